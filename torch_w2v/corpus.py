@@ -1,0 +1,221 @@
+"""Corpus input: what ``fit`` accepts, how it is checked, and its encoding into int32 id arrays.
+
+A corpus is any *re-iterable* of token lists: a list of lists, gensim's ``LineSentence``,
+``Text8Corpus`` or ``PathLineSentences``, or :class:`CorpusFile` for a path or URL (anything
+smart_open opens: local files, ``.gz``/``.bz2``, ``s3://``, ``https://``), one sentence per line.
+
+Examples
+--------
+>>> corpus = [["the", "cat", "sat"], ["the", "dog"]]
+>>> check_reiterable(corpus, epochs=5) is corpus
+True
+>>> encoded = encode_corpus(corpus, {"the": 0, "cat": 1})
+>>> encoded.ids.tolist(), encoded.sentence_lengths.tolist()
+([0, 1, 0], [2, 1])
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+import numpy as np
+from smart_open import open as smart_open
+
+__all__ = [
+    "CorpusFile",
+    "EncodedCorpus",
+    "check_reiterable",
+    "checked_sentences",
+    "check_tokens",
+    "encode_corpus",
+    "resolve_corpus",
+]
+
+_FLUSH_TOKENS = 1 << 20
+
+
+class CorpusFile:
+    """Sentences from a text file, one per line, tokens separated by whitespace.
+
+    Re-iterable, streamed (never held in memory) and opened with smart_open, so ``path`` may be a
+    local path, a ``.gz``/``.bz2`` file or a URL (``s3://``, ``https://``, ...). Unlike gensim's
+    ``LineSentence``, long lines are not cut at 10,000 tokens.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    encoding : str, default "utf-8"
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "c.txt")
+    >>> _ = open(path, "w").write("the cat sat\\n\\nthe dog\\n")
+    >>> list(CorpusFile(path))
+    [['the', 'cat', 'sat'], ['the', 'dog']]
+    """
+
+    def __init__(self, path, encoding: str = "utf-8"):
+        self.path = path
+        self.encoding = encoding
+
+    def __iter__(self):
+        with smart_open(self.path, "r", encoding=self.encoding) as lines:
+            for line in lines:
+                tokens = line.split()
+                if tokens:
+                    yield tokens
+
+    def __repr__(self) -> str:
+        return f"CorpusFile({str(self.path)!r})"
+
+
+def resolve_corpus(sentences, corpus_file) -> Iterable:
+    """Pick the corpus from ``fit``'s two ways of passing one, with clear errors."""
+    if corpus_file is not None and sentences is not None:
+        raise ValueError("pass either sentences or corpus_file to fit, not both")
+    if corpus_file is not None:
+        if not isinstance(corpus_file, (str, bytes)) and not hasattr(corpus_file, "__fspath__"):
+            raise TypeError(
+                f"corpus_file must be a path or URL string, got {type(corpus_file).__name__}; "
+                "pass token lists as the first argument of fit instead"
+            )
+        return CorpusFile(corpus_file)
+    if sentences is None:
+        raise ValueError(
+            "no corpus: call fit(sentences) with an iterable of token lists, "
+            "or fit(corpus_file='path/or/url.txt')"
+        )
+    if isinstance(sentences, (str, bytes)):
+        raise TypeError(
+            "fit got a single string; pass a list of token lists such as "
+            "[['the', 'cat'], ['a', 'dog']], or fit(corpus_file=...) for a path"
+        )
+    if not hasattr(sentences, "__iter__"):
+        raise TypeError(
+            f"the corpus must be an iterable of token lists, got {type(sentences).__name__}"
+        )
+    return sentences
+
+
+def check_reiterable(sentences, epochs: int):
+    """Refuse one-shot iterators: the corpus is read once for the vocabulary, then trained on.
+
+    Raises
+    ------
+    TypeError
+        If ``sentences`` is an iterator (a generator, ``map``, a file object), which would be
+        empty on the second pass.
+    """
+    if isinstance(sentences, Iterator):
+        raise TypeError(
+            f"the corpus is a one-shot iterator ({type(sentences).__name__}): it can be read only "
+            f"once, but training reads it for the vocabulary and then for {epochs} epoch(s). "
+            "Pass a list, or a re-iterable object such as gensim's LineSentence, "
+            "torch_w2v.corpus.CorpusFile, or a class whose __iter__ returns a new generator"
+        )
+    return sentences
+
+
+def checked_sentences(sentences) -> Iterator:
+    """Yield the sentences, raising a clear ``TypeError`` for anything that is not a token list."""
+    for index, sentence in enumerate(sentences):
+        if isinstance(sentence, (list, tuple)):
+            yield sentence
+        elif isinstance(sentence, (str, bytes)):
+            raise TypeError(
+                f"sentence {index} is a string ({sentence[:40]!r}), but each sentence must be a "
+                "list of tokens: split your text first, e.g. [line.split() for line in lines], "
+                "or pass fit(corpus_file=path) to read a one-sentence-per-line file"
+            )
+        elif isinstance(sentence, np.ndarray) and sentence.ndim == 1:
+            yield sentence.tolist()
+        else:
+            raise TypeError(
+                f"sentence {index} is a {type(sentence).__name__}, but each sentence must be a "
+                "list of string tokens"
+            )
+
+
+def check_tokens(words: Iterable) -> None:
+    """Raise ``TypeError`` naming the first token that is not a string (checked once per word)."""
+    for word in words:
+        if not isinstance(word, str):
+            raise TypeError(
+                f"token {word!r} is a {type(word).__name__}; every token must be a str "
+                "(convert with [str(t) for t in sentence], or decode bytes first)"
+            )
+
+
+@dataclass
+class EncodedCorpus:
+    """A corpus as one int32 array of in-vocabulary word ids plus each sentence's length.
+
+    Out-of-vocabulary tokens are removed before windowing, as in word2vec and gensim.
+
+    Attributes
+    ----------
+    ids : ndarray of int32, shape (n_tokens,)
+    sentence_lengths : ndarray of int64, shape (n_sentences,)
+    raw_words : int
+        Tokens in the original corpus, out-of-vocabulary ones included (the learning-rate schedule
+        and words/s count these, as gensim does).
+    """
+
+    ids: np.ndarray
+    sentence_lengths: np.ndarray
+    raw_words: int
+
+    def chunks(self, chunk_tokens: int):
+        """Yield ``(ids, sentence_index, raw_words)`` for consecutive slices of about
+        ``chunk_tokens`` tokens; ``raw_words`` spreads the corpus's raw count over the slices."""
+        n = len(self.ids)
+        bounds = np.cumsum(self.sentence_lengths)
+        for start in range(0, n, chunk_tokens):
+            stop = min(start + chunk_tokens, n)
+            first = int(np.searchsorted(bounds, start, side="right"))
+            last = int(np.searchsorted(bounds, stop - 1, side="right"))
+            starts = np.concatenate([[start], bounds[first:last]])
+            sentence_index = np.repeat(
+                np.arange(first, last + 1, dtype=np.int64), np.diff(np.append(starts, stop))
+            )
+            raw = (self.raw_words * stop) // n - (self.raw_words * start) // n
+            yield self.ids[start:stop], sentence_index, raw
+
+
+def _drop_out_of_vocabulary(ids: list, lengths: list) -> tuple:
+    """One flush of encoded sentences as arrays, without the -1 (out-of-vocabulary) ids."""
+    ids_arr = np.asarray(ids, dtype=np.int32)
+    lengths_arr = np.asarray(lengths, dtype=np.int64)
+    in_vocab = ids_arr >= 0
+    if not in_vocab.all():
+        kept_before = np.concatenate([[0], np.cumsum(in_vocab, dtype=np.int64)])
+        ends = np.cumsum(lengths_arr)
+        lengths_arr = kept_before[ends] - kept_before[ends - lengths_arr]
+        ids_arr = ids_arr[in_vocab]
+    return ids_arr, lengths_arr[lengths_arr > 0]
+
+
+def encode_corpus(sentences: Iterable, key_to_index: dict) -> EncodedCorpus:
+    """Encode a corpus into an :class:`EncodedCorpus`, dropping out-of-vocabulary tokens.
+
+    Works in flushes of about a million tokens, so the Python-level intermediate lists stay small.
+    """
+    get = key_to_index.get
+    id_parts, length_parts = [], []
+    ids: list = []
+    lengths: list = []
+    raw_words = 0
+    for sentence in sentences:
+        raw_words += len(sentence)
+        before = len(ids)
+        ids.extend([get(word, -1) for word in sentence])
+        lengths.append(len(ids) - before)
+        if len(ids) >= _FLUSH_TOKENS:
+            for parts, arr in zip((id_parts, length_parts), _drop_out_of_vocabulary(ids, lengths)):
+                parts.append(arr)
+            ids, lengths = [], []
+    for parts, arr in zip((id_parts, length_parts), _drop_out_of_vocabulary(ids, lengths)):
+        parts.append(arr)
+    return EncodedCorpus(np.concatenate(id_parts), np.concatenate(length_parts), raw_words)

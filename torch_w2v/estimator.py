@@ -1,0 +1,260 @@
+"""The scikit-learn estimator: a thin facade over corpus → vocab → batches → model + loop → vectors."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from .corpus import check_reiterable, check_tokens, checked_sentences, encode_corpus, resolve_corpus
+from .keyedvectors import to_keyed_vectors
+from .model import SkipGramNS
+from .params import resolve_device, validate_params
+from .sampling import BatchSampler
+from .train import train_sgns
+from .vocab import build_vocab, count_words, keep_probabilities, noise_distribution
+
+__all__ = ["TorchWord2Vec"]
+
+
+class TorchWord2Vec(TransformerMixin, BaseEstimator):
+    """Skip-gram word2vec with negative sampling, trained in PyTorch, exported as gensim vectors.
+
+    Parameters keep gensim's ``Word2Vec`` names and defaults, so switching is a change of class.
+
+    Parameters
+    ----------
+    vector_size : int, default 100
+        Dimensionality of the word vectors.
+    window : int, default 5
+        Maximum distance between a centre word and a context word.
+    min_count : int, default 5
+        Words seen fewer times are ignored.
+    max_vocab_size : int, optional
+        Prune the rarest words while counting whenever more than this many are held (gensim's
+        memory cap for counting).
+    max_final_vocab : int, optional
+        Raise ``min_count`` until at most this many words remain.
+    sample : float, default 1e-3
+        Subsampling threshold for frequent words (word2vec's formula); 0 disables it.
+    negative : int, default 5
+        Noise words per positive pair.
+    ns_exponent : float, default 0.75
+        Noise words are drawn in proportion to ``count ** ns_exponent``.
+    alpha, min_alpha : float, default 0.025, 0.0001
+        Learning rate, decaying linearly from ``alpha`` to ``min_alpha`` over all words of all
+        epochs.
+    epochs : int, default 5
+        Passes over the corpus.
+    seed : int, default 1
+        Seeds initialisation, subsampling, windows and noise words. Same seed, parameters and
+        device give identical vectors.
+    workers : int, optional
+        CPU threads used by PyTorch during ``fit`` (default: all cores). Results do not depend on
+        it.
+    shrink_windows : bool, default True
+        word2vec's dynamic window: each centre uses a window drawn uniformly from ``1..window``.
+    sorted_vocab : bool, default True
+        Number words by descending frequency.
+    trim_rule : callable, optional
+        ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
+    batch_size : int, default 1024
+        Centre words per update step (each brings its up to ``2 * window`` context pairs).
+    device : str, default "auto"
+        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+    callbacks : list of Callback, default ()
+        Hooks called at train/epoch begin and end (see :mod:`torch_w2v.callbacks`).
+    progress : bool, optional
+        Show a progress bar; by default only when stderr is a terminal.
+
+    Attributes
+    ----------
+    wv_ : gensim.models.KeyedVectors
+        The trained word vectors (also reachable as ``wv``), most frequent word first, each with
+        its corpus ``count``.
+    output_vectors_ : ndarray of shape (n_words, vector_size)
+        The output ("context") embedding table.
+    history_ : list of dict
+        One entry per epoch: ``epoch``, ``loss`` (the true mean SGNS loss per pair), ``pairs``,
+        ``words``, ``seconds``, ``words_per_sec``, ``lr``.
+    corpus_words_ : int
+        Raw tokens in the training corpus.
+    device_ : torch.device
+        Where training ran.
+
+    See Also
+    --------
+    gensim.models.Word2Vec : the reference implementation these parameters mirror.
+
+    Notes
+    -----
+    Training batches one block per centre word: its context words are scored against the centre
+    and ``negative`` noise words that the block shares (pWord2Vec's layout), so a step is a few
+    batched matrix multiplies. word2vec draws fresh noise words per pair instead; quality is the
+    same (see ``docs/benchmarks.md``).
+
+    Examples
+    --------
+    >>> from gensim.test.utils import common_texts
+    >>> est = TorchWord2Vec(vector_size=10, min_count=1, epochs=2, progress=False)
+    >>> est.fit(common_texts).wv.vector_size
+    10
+    >>> est.transform(["graph", "trees"]).shape
+    (2, 10)
+    """
+
+    def __init__(self, vector_size=100, *, window=5, min_count=5, max_vocab_size=None,
+                 max_final_vocab=None, sample=1e-3, negative=5, ns_exponent=0.75, alpha=0.025,
+                 min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
+                 sorted_vocab=True, trim_rule=None, batch_size=1024, device="auto",
+                 callbacks=(), progress=None):
+        self.vector_size = vector_size
+        self.window = window
+        self.min_count = min_count
+        self.max_vocab_size = max_vocab_size
+        self.max_final_vocab = max_final_vocab
+        self.sample = sample
+        self.negative = negative
+        self.ns_exponent = ns_exponent
+        self.alpha = alpha
+        self.min_alpha = min_alpha
+        self.epochs = epochs
+        self.seed = seed
+        self.workers = workers
+        self.shrink_windows = shrink_windows
+        self.sorted_vocab = sorted_vocab
+        self.trim_rule = trim_rule
+        self.batch_size = batch_size
+        self.device = device
+        self.callbacks = callbacks
+        self.progress = progress
+
+    # -- fitting -------------------------------------------------------------------------------
+
+    def fit(self, X=None, y=None, *, corpus_file=None):
+        """Learn word vectors from a corpus.
+
+        Parameters
+        ----------
+        X : iterable of list of str
+            Re-iterable sentences (a list, gensim's ``LineSentence``/``Text8Corpus``/
+            ``PathLineSentences``, ...). Not a one-shot generator.
+        y : ignored
+        corpus_file : str, optional
+            Instead of ``X``: a path or URL, one whitespace-tokenised sentence per line, read
+            through smart_open (``.gz``/``.bz2``/``s3://``/``https://`` ...).
+
+        Returns
+        -------
+        self
+        """
+        validate_params(self.get_params())
+        sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
+        vocab = self._build_vocab(sentences)
+        corpus = encode_corpus(sentences, vocab.key_to_index)
+        device = resolve_device(self.device)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.workers or os.cpu_count() or 1)
+        try:
+            model, history = self._train(vocab, corpus, device)
+        finally:
+            torch.set_num_threads(threads)
+        self.vocab_ = vocab
+        self.device_ = device
+        self.corpus_words_ = corpus.raw_words
+        self.history_ = history
+        self.wv_ = to_keyed_vectors(vocab, model.input_vectors.detach().cpu().numpy())
+        self.output_vectors_ = model.output_vectors.detach().cpu().numpy()
+        return self
+
+    def _build_vocab(self, sentences):
+        counter, total, _ = count_words(checked_sentences(sentences), self.max_vocab_size)
+        if total == 0:
+            raise ValueError("the corpus is empty: it holds no tokens to train on")
+        check_tokens(counter)
+        vocab = build_vocab(counter, self.min_count, self.max_final_vocab, self.trim_rule,
+                            self.sorted_vocab)
+        if len(vocab) == 0:
+            raise ValueError(
+                f"the vocabulary is empty: no word occurs min_count={self.min_count} times "
+                f"(the most frequent occurs {max(counter.values())} times); "
+                "lower min_count or give a larger corpus"
+            )
+        return vocab
+
+    def _train(self, vocab, corpus, device):
+        init_generator = torch.Generator().manual_seed(self.seed)
+        model = SkipGramNS(len(vocab), self.vector_size, generator=init_generator).to(device)
+        sampler = BatchSampler(
+            keep_probabilities(vocab.counts, self.sample),
+            noise_distribution(vocab.counts, self.ns_exponent),
+            window=self.window, negative=self.negative, shrink_windows=self.shrink_windows,
+            batch_size=self.batch_size, device=device,
+            generator=torch.Generator(device).manual_seed(self.seed),
+        )
+        progress = self.progress
+        if progress is None:
+            progress = _stderr_is_terminal()
+        history = train_sgns(model, sampler, corpus, epochs=self.epochs, alpha=self.alpha,
+                             min_alpha=self.min_alpha, callbacks=self.callbacks, owner=self,
+                             progress=progress)
+        return model, history
+
+    # -- using the fitted model ----------------------------------------------------------------
+
+    @property
+    def wv(self):
+        """The trained ``gensim.models.KeyedVectors`` (``NotFittedError`` before ``fit``)."""
+        if not hasattr(self, "wv_"):
+            raise NotFittedError(
+                "This TorchWord2Vec instance is not fitted yet; call fit(sentences) first"
+            )
+        return self.wv_
+
+    def transform(self, X):
+        """Vectors for words, or mean vectors for sentences.
+
+        Parameters
+        ----------
+        X : list of str, or iterable of list of str
+            Words → their vectors, shape ``(n_words, vector_size)`` (an unknown word raises
+            ``KeyError``). Token lists → the mean vector of each list's known words, shape
+            ``(n_sentences, vector_size)``, zeros for a list with none (so the estimator can
+            feed a classifier in a ``Pipeline``).
+
+        Returns
+        -------
+        ndarray of float32
+        """
+        check_is_fitted(self, "wv_")
+        if isinstance(X, str):
+            raise TypeError("transform takes a list of words or of token lists, not one string")
+        items = list(X)
+        kv = self.wv_
+        if all(isinstance(item, str) for item in items):
+            missing = [w for w in items if w not in kv.key_to_index]
+            if missing:
+                raise KeyError(f"words not in the vocabulary: {missing[:10]}")
+            return kv[items].reshape(len(items), kv.vector_size).astype(np.float32)
+        out = np.zeros((len(items), kv.vector_size), dtype=np.float32)
+        for row, sentence in enumerate(checked_sentences(items)):
+            known = [w for w in sentence if w in kv.key_to_index]
+            if known:
+                out[row] = kv[known].mean(axis=0)
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()

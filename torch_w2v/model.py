@@ -1,0 +1,99 @@
+"""The skip-gram negative-sampling model: two embedding tables, their scores and loss.
+
+The loss of one (context, centre) pair with noise words ``n_1..n_K`` is word2vec's
+
+    -log sigmoid(u_c . v_centre) - sum_k log sigmoid(-u_c . v_{n_k})
+
+where ``u`` are the input vectors (the word vectors users keep) and ``v`` the output vectors.
+This equals ``BCEWithLogitsLoss`` (summed over the 1 + K logits) with label 1 for the centre and
+0 for the noise words.
+
+Examples
+--------
+>>> import torch
+>>> model = SkipGramNS(vocab_size=10, vector_size=4, generator=torch.Generator().manual_seed(1))
+>>> ctx = torch.tensor([[1, 2]]); ctx_mask = torch.tensor([[True, True]])
+>>> tgt = torch.tensor([[3, 7, 8]]); tgt_mask = torch.ones(1, 3, dtype=torch.bool)
+>>> loss_sum, pairs = model.sgd_step(ctx, ctx_mask, tgt, tgt_mask, lr=0.025)
+>>> round(float(loss_sum) / float(pairs), 4)  # output vectors start at zero: 6 * log(2) / 2
+2.0794
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["SkipGramNS"]
+
+
+class SkipGramNS(nn.Module):
+    """Input and output embedding tables trained with skip-gram negative sampling.
+
+    Parameters
+    ----------
+    vocab_size, vector_size : int
+    generator : torch.Generator, optional
+        Seeds the initialisation: input vectors uniform in ``[-1/d, 1/d)`` (gensim's rule),
+        output vectors zero (word2vec's and gensim's).
+    """
+
+    def __init__(self, vocab_size: int, vector_size: int, generator=None):
+        super().__init__()
+        init = torch.rand(vocab_size, vector_size, generator=generator) * 2 - 1
+        self.input_vectors = nn.Parameter(init / vector_size, requires_grad=False)
+        self.output_vectors = nn.Parameter(torch.zeros(vocab_size, vector_size),
+                                           requires_grad=False)
+
+    def scores(self, contexts, targets):
+        """Logits ``(B, 2W, 1 + K)``: each context word against its block's targets."""
+        u = self.input_vectors[contexts]  # (B, 2W, d)
+        v = self.output_vectors[targets]  # (B, 1 + K, d)
+        return torch.bmm(u, v.transpose(1, 2))
+
+    @staticmethod
+    def pair_losses(logits, target_mask):
+        """SGNS loss ``(B, 2W)`` of every (context, centre) pair from its ``(B, 2W, 1 + K)``
+        logits; noise words masked out in ``target_mask`` ``(B, 1 + K)`` count nothing."""
+        noise = F.softplus(logits[..., 1:]) * target_mask[:, None, 1:]
+        return F.softplus(-logits[..., 0]) + noise.sum(-1)
+
+    def forward(self, contexts, context_mask, targets, target_mask):
+        """Mean SGNS loss over the real pairs of a batch (differentiable; for autograd optimisers).
+
+        Masked noise words contribute nothing, as in :meth:`sgd_step`.
+        """
+        logits = self.scores(contexts, targets)
+        losses = self.pair_losses(logits, target_mask) * context_mask
+        return losses.sum() / context_mask.sum().clamp(min=1)
+
+    @torch.no_grad()
+    def sgd_step(self, contexts, context_mask, targets, target_mask, lr: float):
+        """One plain-SGD step on the rows the batch touches, with word2vec's closed-form gradient.
+
+        Every pair's gradient is taken at the batch's starting weights, then summed into the
+        touched rows with ``index_add_`` (sparse; no dense optimiser state).
+
+        Returns
+        -------
+        loss_sum : Tensor
+            Summed SGNS loss of the batch's real pairs, before the update (a 0-d tensor on the
+            training device, so no host sync is forced).
+        pairs : Tensor
+            Number of real pairs.
+        """
+        u = self.input_vectors[contexts]  # (B, 2W, d)
+        v = self.output_vectors[targets]  # (B, 1 + K, d)
+        logits = torch.bmm(u, v.transpose(1, 2))  # (B, 2W, 1 + K)
+        weight = context_mask.unsqueeze(2) & target_mask.unsqueeze(1)  # (B, 2W, 1 + K)
+        losses = self.pair_losses(logits, target_mask) * context_mask
+        # d(loss)/d(logit) = sigmoid(logit) - label; step g = lr * (label - sigmoid(logit))
+        g = torch.sigmoid(logits).neg_()
+        g[..., 0] += 1.0
+        g.mul_(weight).mul_(lr)
+        d = u.shape[-1]
+        self.input_vectors.index_add_(0, contexts.reshape(-1), torch.bmm(g, v).view(-1, d))
+        self.output_vectors.index_add_(
+            0, targets.reshape(-1), torch.bmm(g.transpose(1, 2), u).view(-1, d)
+        )
+        return losses.sum(), context_mask.sum()

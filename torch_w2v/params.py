@@ -1,0 +1,118 @@
+"""Validation of :class:`~torch_w2v.TorchWord2Vec`'s parameters, each with a clear error.
+
+Examples
+--------
+>>> validate_params({"vector_size": 0})
+Traceback (most recent call last):
+...
+ValueError: vector_size must be an integer >= 1, got 0
+"""
+from __future__ import annotations
+
+import numbers
+
+__all__ = ["validate_params", "resolve_device"]
+
+
+def _int(low=None, allow_none=False):
+    def check(name, value):
+        if value is None and allow_none:
+            return
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if not ok or (low is not None and value < low):
+            bound = f" >= {low}" if low is not None else ""
+            none = " or None" if allow_none else ""
+            raise ValueError(f"{name} must be an integer{bound}{none}, got {value!r}")
+    return check
+
+
+def _real(low=None, low_open=False, high=None):
+    def check(name, value):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if ok and low is not None:
+            ok = value > low if low_open else value >= low
+        if ok and high is not None:
+            ok = value <= high
+        if not ok:
+            rel = ">" if low_open else ">="
+            bound = f" {rel} {low}" if low is not None else ""
+            bound += f" and <= {high}" if high is not None else ""
+            raise ValueError(f"{name} must be a number{bound}, got {value!r}")
+    return check
+
+
+def _bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def _optional_bool(name, value):
+    if value is not None:
+        _bool(name, value)
+
+
+def _callable_or_none(name, value):
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be a callable(word, count, min_count) or None, got {value!r}")
+
+
+def _callbacks(name, value):
+    from .callbacks import Callback
+
+    if not isinstance(value, (list, tuple)) or not all(isinstance(c, Callback) for c in value):
+        raise ValueError(f"{name} must be a list of torch_w2v.Callback instances, got {value!r}")
+
+
+def _device(name, value):
+    resolve_device(value)
+
+
+_CHECKS = {
+    "vector_size": _int(1),
+    "window": _int(1),
+    "min_count": _int(1),
+    "max_vocab_size": _int(1, allow_none=True),
+    "max_final_vocab": _int(1, allow_none=True),
+    "sample": _real(0),
+    "negative": _int(1),
+    "ns_exponent": _real(),
+    "alpha": _real(0, low_open=True),
+    "min_alpha": _real(0),
+    "epochs": _int(1),
+    "seed": _int(0),
+    "workers": _int(1, allow_none=True),
+    "shrink_windows": _bool,
+    "sorted_vocab": _bool,
+    "trim_rule": _callable_or_none,
+    "batch_size": _int(1),
+    "device": _device,
+    "callbacks": _callbacks,
+    "progress": _optional_bool,
+}
+
+
+def validate_params(params: dict) -> None:
+    """Raise ``ValueError`` for the first parameter in ``params`` that makes no sense."""
+    for name, value in params.items():
+        _CHECKS[name](name, value)
+    if params.get("min_alpha", 0) > params.get("alpha", float("inf")):
+        raise ValueError(
+            f"min_alpha ({params['min_alpha']}) must not exceed alpha ({params['alpha']})"
+        )
+
+
+def resolve_device(device):
+    """``"auto"`` → CUDA when available, else CPU; anything else must be a valid torch device."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r} ({err})"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but CUDA is not available here; use 'cpu' or 'auto'")
+    return resolved

@@ -1,0 +1,150 @@
+"""Training batches: subsampling, dynamic windows and negative sampling, vectorised in torch.
+
+Everything here is a tensor op on the training device driven by a seeded ``torch.Generator``: no
+Python loop runs per token or per pair, and the same code runs on CPU and CUDA.
+
+The batch layout is one *block* per centre word (the pWord2Vec / HogBatch layout): the centre's
+context words (up to ``2 * window``, padded and masked) are scored against the centre itself
+(the positive) and ``negative`` noise words shared by that centre's context words. Scoring a batch
+is then one batched matrix multiply, ``(B, 2W, d) @ (B, d, 1 + K)``. As in word2vec's skip-gram,
+the *context* word's input vector predicts the centre word through the output vectors.
+
+Examples
+--------
+>>> import torch
+>>> g = torch.Generator().manual_seed(0)
+>>> ids = torch.tensor([4, 5, 6, 7])
+>>> sentence = torch.tensor([0, 0, 0, 1])
+>>> ctx, mask = context_windows(ids, sentence, window=1, shrink=False, generator=g)
+>>> ctx.tolist(), mask.tolist()
+([[4, 5], [4, 6], [5, 7], [6, 7]], [[False, True], [True, True], [True, False], [False, False]])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["Batch", "BatchSampler", "subsample", "context_windows", "NoiseSampler"]
+
+
+@dataclass
+class Batch:
+    """One training step's worth of blocks.
+
+    Attributes
+    ----------
+    contexts : LongTensor, shape (B, 2W)
+        Context word ids of each block (padding positions hold any valid id).
+    context_mask : BoolTensor, shape (B, 2W)
+        Which context slots are real.
+    targets : LongTensor, shape (B, 1 + K)
+        Column 0 the centre word (label 1), then K noise words (label 0).
+    target_mask : BoolTensor, shape (B, 1 + K)
+        False for noise words equal to the centre word (skipped, as word2vec does).
+    raw_words : int
+        Raw corpus words this batch accounts for (drives the learning-rate schedule).
+    """
+
+    contexts: torch.Tensor
+    context_mask: torch.Tensor
+    targets: torch.Tensor
+    target_mask: torch.Tensor
+    raw_words: int
+
+
+def subsample(ids, sentence, keep_prob, generator):
+    """Drop each token with probability ``1 - keep_prob[id]``; returns the kept ids and sentences."""
+    draw = torch.rand(ids.shape, generator=generator, device=ids.device)
+    keep = draw < keep_prob[ids]
+    return ids[keep], sentence[keep]
+
+
+def context_windows(ids, sentence, window: int, shrink: bool, generator):
+    """Context ids and mask for every position: ``(n, 2 * window)`` each.
+
+    With ``shrink`` (word2vec's dynamic window) each centre draws its effective window uniformly
+    from ``1..window``; contexts never cross a sentence boundary.
+    """
+    n = ids.shape[0]
+    device = ids.device
+    offsets = torch.cat(
+        [torch.arange(-window, 0, device=device), torch.arange(1, window + 1, device=device)]
+    )  # (2W,)
+    positions = torch.arange(n, device=device).unsqueeze(1) + offsets  # (n, 2W)
+    mask = (positions >= 0) & (positions < n)
+    positions.clamp_(0, max(n - 1, 0))
+    mask &= sentence[positions] == sentence.unsqueeze(1)
+    if shrink and window > 1:
+        reach = torch.randint(1, window + 1, (n, 1), generator=generator, device=device)
+        mask &= offsets.abs() <= reach
+    return ids[positions], mask
+
+
+class NoiseSampler:
+    """Draws noise words from ``count ** ns_exponent`` by inverse-CDF lookup (exact, like gensim's
+    ``cum_table``)."""
+
+    def __init__(self, distribution: np.ndarray, device):
+        self.cumulative = torch.as_tensor(np.cumsum(distribution), dtype=torch.float64)
+        self.cumulative = self.cumulative.to(device=device, dtype=torch.float32)
+        self.cumulative[-1] = float("inf")  # rounding can never step past the last word
+        self.device = device
+
+    def __call__(self, shape, generator) -> torch.Tensor:
+        uniform = torch.rand(shape, generator=generator, device=self.device)
+        return torch.searchsorted(self.cumulative, uniform, right=True)
+
+
+class BatchSampler:
+    """Turns an encoded corpus into an epoch's stream of :class:`Batch` blocks.
+
+    Parameters
+    ----------
+    keep_prob : ndarray
+        Per-word subsampling keep probability (:func:`torch_w2v.vocab.keep_probabilities`).
+    noise : ndarray
+        Noise distribution (:func:`torch_w2v.vocab.noise_distribution`).
+    window, negative, shrink_windows, batch_size
+        As in :class:`torch_w2v.TorchWord2Vec`; ``batch_size`` counts centre words.
+    chunk_tokens : int
+        Tokens windowed at once; bounds memory at about ``chunk_tokens * 2W * 9`` bytes.
+    """
+
+    def __init__(self, keep_prob, noise, *, window, negative, shrink_windows, batch_size,
+                 device, generator, chunk_tokens=1 << 18):
+        self.keep_prob = torch.as_tensor(keep_prob, dtype=torch.float32, device=device)
+        self.noise = NoiseSampler(noise, device)
+        self.window = window
+        self.negative = negative
+        self.shrink_windows = shrink_windows
+        self.batch_size = batch_size
+        self.device = device
+        self.generator = generator
+        self.chunk_tokens = chunk_tokens
+
+    def epoch(self, corpus):
+        """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus`)."""
+        for ids, sentence, raw_words in corpus.chunks(self.chunk_tokens):
+            yield from self._chunk_batches(ids, sentence, raw_words)
+
+    def _chunk_batches(self, ids, sentence, raw_words):
+        ids = torch.from_numpy(ids).to(self.device, dtype=torch.int64, non_blocking=True)
+        sentence = torch.from_numpy(sentence).to(self.device, non_blocking=True)
+        ids, sentence = subsample(ids, sentence, self.keep_prob, self.generator)
+        contexts, mask = context_windows(
+            ids, sentence, self.window, self.shrink_windows, self.generator
+        )
+        has_context = mask.any(1)
+        ids, contexts, mask = ids[has_context], contexts[has_context], mask[has_context]
+        n = ids.shape[0]
+        n_batches = max(1, -(-n // self.batch_size))  # an empty chunk still reports its words
+        noise = self.noise((n, self.negative), self.generator)
+        targets = torch.cat([ids.unsqueeze(1), noise], 1)  # (n, 1 + K)
+        target_mask = targets != ids.unsqueeze(1)
+        target_mask[:, 0] = True
+        for b in range(n_batches):
+            s = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            words = (raw_words * (b + 1)) // n_batches - (raw_words * b) // n_batches
+            yield Batch(contexts[s], mask[s], targets[s], target_mask[s], words)

@@ -1,0 +1,168 @@
+"""Vocabulary: counting, trimming, frequency-sorted ids, subsampling and negative-sampling weights.
+
+The rules follow gensim's ``Word2Vec.build_vocab`` so that a vocabulary built here has the same
+words, counts and order as gensim's on the same corpus and parameters.
+
+Examples
+--------
+>>> from collections import Counter
+>>> vocab = build_vocab(Counter("a a a b b c".split()), min_count=2)
+>>> vocab.index_to_key
+['a', 'b']
+>>> vocab.counts.tolist()
+[3, 2]
+>>> keep_probabilities(vocab.counts, sample=0).tolist()
+[1.0, 1.0]
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
+
+__all__ = ["Vocabulary", "count_words", "build_vocab", "keep_probabilities", "noise_distribution"]
+
+
+@dataclass
+class Vocabulary:
+    """Words with their counts; word ``i`` is ``index_to_key[i]``.
+
+    Attributes
+    ----------
+    index_to_key : list of str
+        The words, most frequent first when built with ``sorted_vocab=True``.
+    counts : ndarray of int64
+        Raw corpus count of each word.
+    key_to_index : dict
+        Inverse of ``index_to_key``.
+    """
+
+    index_to_key: list
+    counts: np.ndarray
+    key_to_index: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.counts = np.asarray(self.counts, dtype=np.int64)
+        if not self.key_to_index:
+            self.key_to_index = {word: i for i, word in enumerate(self.index_to_key)}
+
+    def __len__(self) -> int:
+        return len(self.index_to_key)
+
+
+def _prune(counter: Counter, min_reduce: int) -> None:
+    """Drop words seen fewer than ``min_reduce`` times (gensim's ``prune_vocab``), in place."""
+    for word in [w for w, c in counter.items() if c < min_reduce]:
+        del counter[word]
+
+
+def count_words(sentences: Iterable, max_vocab_size: Optional[int] = None) -> tuple:
+    """Count words over an iterable of token lists.
+
+    Parameters
+    ----------
+    sentences : iterable of list of str
+        The corpus (already validated by :mod:`torch_w2v.corpus`).
+    max_vocab_size : int, optional
+        Like gensim: whenever more distinct words than this are held, the rarest are pruned with a
+        rising threshold, so memory stays bounded on huge corpora.
+
+    Returns
+    -------
+    counter : collections.Counter
+    total_words : int
+        Number of tokens seen, pruned or not.
+    n_sentences : int
+    """
+    counter: Counter = Counter()
+    total = n_sentences = 0
+    min_reduce = 1
+    for sentence in sentences:
+        counter.update(sentence)
+        total += len(sentence)
+        n_sentences += 1
+        if max_vocab_size and len(counter) > max_vocab_size:
+            _prune(counter, min_reduce)
+            min_reduce += 1
+    return counter, total, n_sentences
+
+
+def _trim_decision(word, count, min_count, trim_rule) -> bool:
+    if trim_rule is not None:
+        rule = trim_rule(word, count, min_count)
+        if rule == RULE_DISCARD:
+            return False
+        if rule == RULE_KEEP:
+            return True
+        if rule != RULE_DEFAULT:
+            raise ValueError(
+                f"trim_rule returned {rule!r} for {word!r}; it must return one of gensim.utils."
+                "RULE_DISCARD, RULE_KEEP or RULE_DEFAULT"
+            )
+    return count >= min_count
+
+
+def build_vocab(
+    counter: Counter,
+    min_count: int = 5,
+    max_final_vocab: Optional[int] = None,
+    trim_rule: Optional[Callable] = None,
+    sorted_vocab: bool = True,
+) -> Vocabulary:
+    """Turn word counts into a :class:`Vocabulary`.
+
+    Parameters
+    ----------
+    counter : Counter
+        Word counts from :func:`count_words`.
+    min_count : int
+        Words seen fewer times are dropped.
+    max_final_vocab : int, optional
+        Raise the effective ``min_count`` until at most this many words remain (gensim's rule).
+    trim_rule : callable, optional
+        ``trim_rule(word, count, min_count)`` returning ``gensim.utils.RULE_DISCARD``, ``RULE_KEEP``
+        or ``RULE_DEFAULT``.
+    sorted_vocab : bool
+        Sort by descending count (ties keep first-seen order), as gensim does.
+    """
+    effective_min_count = min_count
+    if max_final_vocab is not None and max_final_vocab < len(counter):
+        by_count = sorted(counter.values(), reverse=True)
+        effective_min_count = max(min_count, by_count[max_final_vocab] + 1)
+    words = [w for w, c in counter.items() if _trim_decision(w, c, effective_min_count, trim_rule)]
+    if sorted_vocab:
+        words.sort(key=counter.__getitem__, reverse=True)
+    return Vocabulary(words, np.fromiter((counter[w] for w in words), np.int64, len(words)))
+
+
+def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
+    """Probability of keeping each occurrence of each word under word2vec's subsampling.
+
+    ``min(1, (sqrt(c / t) + 1) * t / c)`` with ``t = sample * sum(counts)``; as in gensim, a
+    ``sample`` of 1 or more is an absolute count threshold and 0 disables subsampling.
+
+    Examples
+    --------
+    >>> keep_probabilities(np.array([1000, 10]), sample=1e-3).round(3).tolist()
+    [0.033, 0.419]
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if not sample:
+        return np.ones_like(counts)
+    threshold = sample * counts.sum() if sample < 1.0 else sample * (3 + np.sqrt(5)) / 2
+    return np.minimum(1.0, (np.sqrt(counts / threshold) + 1) * threshold / counts)
+
+
+def noise_distribution(counts: np.ndarray, ns_exponent: float = 0.75) -> np.ndarray:
+    """Negative-sampling distribution ``count ** ns_exponent``, normalised to sum to one.
+
+    Examples
+    --------
+    >>> noise_distribution(np.array([16, 1]), ns_exponent=0.5).tolist()
+    [0.8, 0.2]
+    """
+    weights = np.asarray(counts, dtype=np.float64) ** ns_exponent
+    return weights / weights.sum()
