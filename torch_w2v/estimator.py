@@ -61,8 +61,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         Number words by descending frequency.
     trim_rule : callable, optional
         ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
-    batch_size : int, default 1024
-        Centre words per update step (each brings its up to ``2 * window`` context pairs).
+    batch_size : int, default 8192
+        (Context, centre) pairs per update step.
     device : str, default "auto"
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     callbacks : list of Callback, default ()
@@ -109,7 +109,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     def __init__(self, vector_size=100, *, window=5, min_count=5, max_vocab_size=None,
                  max_final_vocab=None, sample=1e-3, negative=5, ns_exponent=0.75, alpha=0.025,
                  min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
-                 sorted_vocab=True, trim_rule=None, batch_size=1024, device="auto",
+                 sorted_vocab=True, trim_rule=None, batch_size=8192, device="auto",
                  callbacks=(), progress=None):
         self.vector_size = vector_size
         self.window = window

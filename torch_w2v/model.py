@@ -82,18 +82,21 @@ class SkipGramNS(nn.Module):
         pairs : Tensor
             Number of real pairs.
         """
-        u = self.input_vectors[contexts]  # (B, 2W, d)
+        u = self.input_vectors[contexts]  # (B, C, d)
         v = self.output_vectors[targets]  # (B, 1 + K, d)
-        logits = torch.bmm(u, v.transpose(1, 2))  # (B, 2W, 1 + K)
-        weight = context_mask.unsqueeze(2) & target_mask.unsqueeze(1)  # (B, 2W, 1 + K)
-        losses = self.pair_losses(logits, target_mask) * context_mask
-        # d(loss)/d(logit) = sigmoid(logit) - label; step g = lr * (label - sigmoid(logit))
-        g = torch.sigmoid(logits).neg_()
-        g[..., 0] += 1.0
+        weight = context_mask.unsqueeze(2) & target_mask.unsqueeze(1)  # (B, C, 1 + K)
+        g = torch.bmm(u, v.transpose(1, 2)).sigmoid_()  # (B, C, 1 + K): sigmoid(logit)
+        # the loss read off the sigmoids: -log(sigmoid(s)) for the centre, -log(1 - sigmoid(s))
+        # for noise words; clamped at 1e-7 (a pair loss above 16 counts as 16)
+        likelihood = g.clone()
+        likelihood[..., 1:].neg_().add_(1.0)
+        loss_sum = likelihood.clamp_(min=1e-7).log_().mul_(weight).sum().neg_()
+        # d(loss)/d(logit) = sigmoid(logit) - label; the step is lr * (label - sigmoid(logit))
+        g.neg_()[..., 0] += 1.0
         g.mul_(weight).mul_(lr)
         d = u.shape[-1]
         self.input_vectors.index_add_(0, contexts.reshape(-1), torch.bmm(g, v).view(-1, d))
         self.output_vectors.index_add_(
             0, targets.reshape(-1), torch.bmm(g.transpose(1, 2), u).view(-1, d)
         )
-        return losses.sum(), context_mask.sum()
+        return loss_sum, context_mask.sum()

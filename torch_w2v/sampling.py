@@ -6,16 +6,16 @@ Python loop runs per token or per pair, and the same code runs on CPU and CUDA.
 The batch layout is one *block* per centre word (the pWord2Vec / HogBatch layout): the centre's
 context words (up to ``2 * window``, padded and masked) are scored against the centre itself
 (the positive) and ``negative`` noise words shared by that centre's context words. Scoring a batch
-is then one batched matrix multiply, ``(B, 2W, d) @ (B, d, 1 + K)``. As in word2vec's skip-gram,
+is then one batched matrix multiply, ``(B, 2r, d) @ (B, d, 1 + K)``, where centres are grouped by
+their effective window ``r`` so that no slot is padding except at sentence edges. As in word2vec's skip-gram,
 the *context* word's input vector predicts the centre word through the output vectors.
 
 Examples
 --------
 >>> import torch
->>> g = torch.Generator().manual_seed(0)
 >>> ids = torch.tensor([4, 5, 6, 7])
 >>> sentence = torch.tensor([0, 0, 0, 1])
->>> ctx, mask = context_windows(ids, sentence, window=1, shrink=False, generator=g)
+>>> ctx, mask = context_windows(ids, sentence, centres=torch.arange(4), reach=1)
 >>> ctx.tolist(), mask.tolist()
 ([[4, 5], [4, 6], [5, 7], [6, 7]], [[False, True], [True, True], [True, False], [False, False]])
 """
@@ -61,24 +61,20 @@ def subsample(ids, sentence, keep_prob, generator):
     return ids[keep], sentence[keep]
 
 
-def context_windows(ids, sentence, window: int, shrink: bool, generator):
-    """Context ids and mask for every position: ``(n, 2 * window)`` each.
+def context_windows(ids, sentence, centres, reach: int):
+    """Context ids and mask ``(n, 2 * reach)`` of the centre positions ``centres``.
 
-    With ``shrink`` (word2vec's dynamic window) each centre draws its effective window uniformly
-    from ``1..window``; contexts never cross a sentence boundary.
+    Slots that fall outside the chunk or in another sentence are masked out.
     """
     n = ids.shape[0]
     device = ids.device
     offsets = torch.cat(
-        [torch.arange(-window, 0, device=device), torch.arange(1, window + 1, device=device)]
-    )  # (2W,)
-    positions = torch.arange(n, device=device).unsqueeze(1) + offsets  # (n, 2W)
+        [torch.arange(-reach, 0, device=device), torch.arange(1, reach + 1, device=device)]
+    )  # (2r,)
+    positions = centres.unsqueeze(1) + offsets  # (c, 2r)
     mask = (positions >= 0) & (positions < n)
     positions.clamp_(0, max(n - 1, 0))
-    mask &= sentence[positions] == sentence.unsqueeze(1)
-    if shrink and window > 1:
-        reach = torch.randint(1, window + 1, (n, 1), generator=generator, device=device)
-        mask &= offsets.abs() <= reach
+    mask &= sentence[positions] == sentence[centres].unsqueeze(1)
     return ids[positions], mask
 
 
@@ -133,18 +129,38 @@ class BatchSampler:
         ids = torch.from_numpy(ids).to(self.device, dtype=torch.int64, non_blocking=True)
         sentence = torch.from_numpy(sentence).to(self.device, non_blocking=True)
         ids, sentence = subsample(ids, sentence, self.keep_prob, self.generator)
-        contexts, mask = context_windows(
-            ids, sentence, self.window, self.shrink_windows, self.generator
-        )
-        has_context = mask.any(1)
-        ids, contexts, mask = ids[has_context], contexts[has_context], mask[has_context]
         n = ids.shape[0]
-        n_batches = max(1, -(-n // self.batch_size))  # an empty chunk still reports its words
-        noise = self.noise((n, self.negative), self.generator)
-        targets = torch.cat([ids.unsqueeze(1), noise], 1)  # (n, 1 + K)
-        target_mask = targets != ids.unsqueeze(1)
-        target_mask[:, 0] = True
-        for b in range(n_batches):
-            s = slice(b * self.batch_size, (b + 1) * self.batch_size)
-            words = (raw_words * (b + 1)) // n_batches - (raw_words * b) // n_batches
-            yield Batch(contexts[s], mask[s], targets[s], target_mask[s], words)
+        if self.shrink_windows and self.window > 1:
+            reach = torch.randint(1, self.window + 1, (n,), generator=self.generator,
+                                  device=self.device)
+        else:
+            reach = torch.full((n,), self.window, device=self.device)
+        # Centres are grouped by their effective window so a batch holds no padding slots beyond
+        # sentence edges; the groups' batches are then interleaved in corpus order.
+        pieces = []
+        for r in range(1, self.window + 1):
+            centres = torch.nonzero(reach == r).squeeze(1)
+            contexts, mask = context_windows(ids, sentence, centres, r)
+            keep = mask.any(1)
+            centres, contexts, mask = centres[keep], contexts[keep], mask[keep]
+            step = max(1, self.batch_size // (2 * r))
+            size = centres.shape[0]
+            for start in range(0, size, step):
+                pieces.append((start / size, centres[start:start + step],
+                               contexts[start:start + step], mask[start:start + step]))
+        pieces.sort(key=lambda piece: piece[0])
+        total = sum(piece[1].shape[0] for piece in pieces)
+        if not total:  # an empty chunk still reports its words to the schedule
+            empty = torch.empty((0, 1), dtype=torch.int64, device=self.device)
+            yield Batch(empty, empty.bool(), empty, empty.bool(), raw_words)
+            return
+        done = 0
+        for _, centres, contexts, mask in pieces:
+            centre_ids = ids[centres]
+            noise = self.noise((centre_ids.shape[0], self.negative), self.generator)
+            targets = torch.cat([centre_ids.unsqueeze(1), noise], 1)  # (c, 1 + K)
+            target_mask = targets != centre_ids.unsqueeze(1)
+            target_mask[:, 0] = True
+            words = (raw_words * (done + centres.shape[0])) // total - (raw_words * done) // total
+            done += centres.shape[0]
+            yield Batch(contexts, mask, targets, target_mask, words)
