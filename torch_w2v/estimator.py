@@ -63,6 +63,12 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
     batch_size : int, default 8192
         (Context, centre) pairs per update step.
+    update_cap : float, default 256
+        Keeps large batches stable: a vector that more than ``update_cap`` scores (logits) of
+        one batch update gets the sum of their steps scaled by ``update_cap / scores`` (a
+        frequent word's summed step otherwise overshoots where sequential SGD would not).
+        Vectors updated by fewer, nearly all, get plain SGD. ``None`` sums every step (diverges for large
+        batches).
     device : str, default "auto"
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     callbacks : list of Callback, default ()
@@ -109,7 +115,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     def __init__(self, vector_size=100, *, window=5, min_count=5, max_vocab_size=None,
                  max_final_vocab=None, sample=1e-3, negative=5, ns_exponent=0.75, alpha=0.025,
                  min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
-                 sorted_vocab=True, trim_rule=None, batch_size=8192, device="auto",
+                 sorted_vocab=True, trim_rule=None, batch_size=8192, update_cap=256,
+                 device="auto",
                  callbacks=(), progress=None):
         self.vector_size = vector_size
         self.window = window
@@ -128,6 +135,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.sorted_vocab = sorted_vocab
         self.trim_rule = trim_rule
         self.batch_size = batch_size
+        self.update_cap = update_cap
         self.device = device
         self.callbacks = callbacks
         self.progress = progress
@@ -199,7 +207,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         if progress is None:
             progress = _stderr_is_terminal()
         history = train_sgns(model, sampler, corpus, epochs=self.epochs, alpha=self.alpha,
-                             min_alpha=self.min_alpha, callbacks=self.callbacks, owner=self,
+                             min_alpha=self.min_alpha, update_cap=self.update_cap,
+                             callbacks=self.callbacks, owner=self,
                              progress=progress)
         return model, history
 

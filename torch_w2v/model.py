@@ -68,11 +68,18 @@ class SkipGramNS(nn.Module):
         return losses.sum() / context_mask.sum().clamp(min=1)
 
     @torch.no_grad()
-    def sgd_step(self, contexts, context_mask, targets, target_mask, lr: float):
+    def sgd_step(self, contexts, context_mask, targets, target_mask, lr: float,
+                 update_cap: float | None = None):
         """One plain-SGD step on the rows the batch touches, with word2vec's closed-form gradient.
 
         Every pair's gradient is taken at the batch's starting weights, then summed into the
         touched rows with ``index_add_`` (sparse; no dense optimiser state).
+
+        With ``update_cap``, a row that more than ``update_cap`` logits of the batch update (a
+        context slot has ``1 + K`` logits, a target slot one per context word) gets their summed
+        step scaled by ``update_cap / logits``. Sequential SGD lets each of those
+        steps see the previous ones; a summed step on a frequent word does not, and overshoots
+        once a batch holds hundreds of its pairs. Rows below the cap (nearly all) get plain SGD.
 
         Returns
         -------
@@ -95,8 +102,24 @@ class SkipGramNS(nn.Module):
         g.neg_()[..., 0] += 1.0
         g.mul_(weight).mul_(lr)
         d = u.shape[-1]
-        self.input_vectors.index_add_(0, contexts.reshape(-1), torch.bmm(g, v).view(-1, d))
-        self.output_vectors.index_add_(
-            0, targets.reshape(-1), torch.bmm(g.transpose(1, 2), u).view(-1, d)
-        )
+        contexts, targets = contexts.reshape(-1), targets.reshape(-1)
+        step_u = torch.bmm(g, v).view(-1, d)  # (B * C, d)
+        step_v = torch.bmm(g.transpose(1, 2), u).view(-1, d)  # (B * (1 + K), d)
+        if update_cap:  # count the logits whose gradient lands in each row
+            n_rows = self.input_vectors.shape[0]
+            _cap_rows(step_u, contexts, weight.sum(2).reshape(-1), update_cap, n_rows)
+            _cap_rows(step_v, targets, weight.sum(1).reshape(-1), update_cap, n_rows)
+        self.input_vectors.index_add_(0, contexts, step_u)
+        self.output_vectors.index_add_(0, targets, step_v)
         return loss_sum, context_mask.sum()
+
+
+def _cap_rows(steps, rows, logits, cap: float, n_rows: int) -> None:
+    """Scale ``steps`` in place so no row sums more than ``cap`` logits' worth of step.
+
+    ``rows[i]`` is the table row that ``steps[i]`` updates on behalf of ``logits[i]`` logits.
+    """
+    per_row = torch.zeros(n_rows, device=rows.device, dtype=steps.dtype)
+    per_row.index_add_(0, rows, logits.to(steps.dtype))
+    scale = (cap / per_row.clamp_(min=cap))[rows]
+    steps.mul_(scale.unsqueeze(1))

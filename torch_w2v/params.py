@@ -51,6 +51,11 @@ def _optional_bool(name, value):
         _bool(name, value)
 
 
+def _optional_positive(name, value):
+    if value is not None:
+        _real(0, low_open=True)(name, value)
+
+
 def _callable_or_none(name, value):
     if value is not None and not callable(value):
         raise ValueError(f"{name} must be a callable(word, count, min_count) or None, got {value!r}")
@@ -85,6 +90,7 @@ _CHECKS = {
     "sorted_vocab": _bool,
     "trim_rule": _callable_or_none,
     "batch_size": _int(1),
+    "update_cap": _optional_positive,
     "device": _device,
     "callbacks": _callbacks,
     "progress": _optional_bool,

@@ -39,8 +39,8 @@ def _check_finite(loss: float, epoch: int, lr: float, batch_size: int) -> None:
         )
 
 
-def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, callbacks=(), owner=None,
-               progress=False):
+def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=None,
+               callbacks=(), owner=None, progress=False):
     """Train ``model`` with SGD for ``epochs`` passes over ``corpus``.
 
     Parameters
@@ -51,6 +51,8 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, callbacks=()
     epochs : int
     alpha, min_alpha : float
         Learning rate decays linearly between them over all raw words of all epochs.
+    update_cap : float, optional
+        See :meth:`torch_w2v.model.SkipGramNS.sgd_step`.
     callbacks : sequence of torch_w2v.callbacks.Callback
     owner : object
         Passed to the callbacks as their first argument.
@@ -83,7 +85,7 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, callbacks=()
             for batch in sampler.epoch(corpus):
                 lr = linear_lr(alpha, min_alpha, words_done / total_words)
                 batch_loss, batch_pairs = model.sgd_step(
-                    batch.contexts, batch.context_mask, batch.targets, batch.target_mask, lr
+                    batch.contexts, batch.context_mask, batch.targets, batch.target_mask, lr, update_cap
                 )
                 loss_sum += batch_loss
                 pairs += batch_pairs

@@ -1,0 +1,185 @@
+"""``torch-w2v``: train, evaluate and compare with gensim from the shell.
+
+    torch-w2v compare                       # torch_w2v vs gensim on gensim's Wikipedia sample
+    torch-w2v compare corpus.txt.gz --rounds 3 --json result.json
+    torch-w2v train corpus.txt.gz -o vectors.txt --epochs 10
+    torch-w2v evaluate vectors.txt other.bin
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import sys
+
+__all__ = ["main", "build_parser"]
+
+_PARAM_HELP = {
+    "vector_size": "dimensionality of the word vectors",
+    "window": "maximum distance between a centre and a context word",
+    "min_count": "ignore words seen fewer times",
+    "max_vocab_size": "prune rare words while counting beyond this many",
+    "max_final_vocab": "raise min_count until at most this many words remain",
+    "sample": "subsampling threshold for frequent words (0 disables it)",
+    "negative": "noise words per positive pair",
+    "ns_exponent": "noise distribution exponent on word counts",
+    "alpha": "starting learning rate",
+    "min_alpha": "final learning rate (linear decay)",
+    "epochs": "passes over the corpus",
+    "seed": "random seed (same seed, same vectors)",
+    "workers": "CPU threads (default: all cores)",
+    "shrink_windows": "draw each centre's window from 1..window (word2vec's dynamic window)",
+    "sorted_vocab": "number words by descending frequency",
+    "batch_size": "(context, centre) pairs per update step",
+    "device": "'auto', 'cpu', 'cuda', 'cuda:N'",
+}
+
+
+def _str2bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per TorchWord2Vec parameter, with its default and meaning."""
+    from .estimator import TorchWord2Vec
+
+    group = parser.add_argument_group("training parameters (gensim's names and defaults)")
+    for name, param in inspect.signature(TorchWord2Vec.__init__).parameters.items():
+        if name not in _PARAM_HELP:
+            continue
+        default = param.default
+        if isinstance(default, bool):
+            kind = _str2bool
+        elif isinstance(default, float):
+            kind = float
+        elif isinstance(default, str):
+            kind = str
+        else:
+            kind = int
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default,
+                           metavar=kind.__name__.upper().replace("_STR2BOOL", "BOOL"),
+                           help=f"{_PARAM_HELP[name]} (default: {default})")
+
+
+def _estimator_params(args) -> dict:
+    return {name: getattr(args, name) for name in _PARAM_HELP}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="torch-w2v",
+        description="word2vec (skip-gram, negative sampling) in PyTorch, "
+                    "with gensim-compatible vectors and a side-by-side benchmark against gensim.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    compare = sub.add_parser(
+        "compare", help="train torch_w2v and gensim on the same corpus and print one table",
+        description="Train torch_w2v and gensim's Word2Vec with the same parameters on the same "
+                    "corpus and print train time, words/s, vocabulary size, analogy accuracy "
+                    "and WordSim353 / SimLex-999 Spearman side by side.")
+    compare.add_argument("corpus", nargs="?", default=None,
+                         help="one sentence per line, any path/URL smart_open reads "
+                              "(default: the Wikipedia sample shipped with gensim)")
+    compare.add_argument("--rounds", type=int, default=1,
+                         help="alternating rounds; speed is the median (default: 1)")
+    compare.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    _add_estimator_flags(compare)
+
+    train = sub.add_parser("train", help="train vectors and save them in word2vec format",
+                           description="Train word vectors on CORPUS and write them in word2vec "
+                                       "format, loadable with gensim's "
+                                       "KeyedVectors.load_word2vec_format.")
+    train.add_argument("corpus", help="one sentence per line, any path/URL smart_open reads")
+    train.add_argument("-o", "--output", required=True, help="where to write the vectors")
+    train.add_argument("--binary", action="store_true", help="write word2vec binary format")
+    train.add_argument("--vocab-output", metavar="PATH", help="also write 'word count' lines")
+    _add_estimator_flags(train)
+
+    evaluate = sub.add_parser("evaluate", help="score word2vec-format vector files",
+                              description="Score one or more word2vec-format files (text or "
+                                          "binary, detected) on analogies (questions-words) "
+                                          "and WordSim353 / SimLex-999.")
+    evaluate.add_argument("vectors", nargs="+", help="word2vec-format files")
+    return parser
+
+
+def _corpus(path):
+    from .corpus import CorpusFile
+    from .datasets import WIKI_SAMPLE, wiki_sample
+
+    if path is None:
+        return wiki_sample(), f"gensim {WIKI_SAMPLE}"
+    return CorpusFile(path), str(path)
+
+
+def _run_compare(args) -> None:
+    from .evaluate import compare, format_comparison
+
+    corpus, name = _corpus(args.corpus)
+    result = compare(corpus, rounds=args.rounds, corpus_name=name, **_estimator_params(args))
+    print(format_comparison(result))
+    if args.json:
+        from .io import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(result, indent=2, default=str))
+
+
+def _run_train(args) -> None:
+    from .estimator import TorchWord2Vec
+
+    corpus, _ = _corpus(args.corpus)
+    est = TorchWord2Vec(**_estimator_params(args)).fit(corpus)
+    from .io import save_word2vec_format
+
+    save_word2vec_format(est.wv, args.output, binary=args.binary, fvocab=args.vocab_output)
+    last = est.history_[-1]
+    print(f"{len(est.wv):,} words x {est.wv.vector_size} dims -> {args.output} "
+          f"(final loss {last['loss']:.4f})")
+
+
+def _load_vectors(path):
+    from gensim.models import KeyedVectors
+
+    try:
+        return KeyedVectors.load_word2vec_format(path, binary=False)
+    except (UnicodeDecodeError, ValueError):
+        return KeyedVectors.load_word2vec_format(path, binary=True)
+
+
+def _run_evaluate(args) -> None:
+    from .evaluate import evaluate
+
+    print("| vectors | words | analogy | wordsim353 | simlex999 |")
+    print("|---|---|---|---|---|")
+    for path in args.vectors:
+        kv = _load_vectors(path)
+        s = evaluate(kv)
+        print(f"| {path} | {len(kv):,} | {s['analogy']:.4f} | {s['wordsim353']:.4f} "
+              f"| {s['simlex999']:.4f} |")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("torch_w2v").setLevel(logging.INFO)
+    runners = {"compare": _run_compare, "train": _run_train, "evaluate": _run_evaluate}
+    try:
+        runners[args.command](args)
+    except (ValueError, TypeError, OSError, KeyError) as err:
+        print(f"torch-w2v {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

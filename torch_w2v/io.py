@@ -1,0 +1,73 @@
+"""Safe writes: every file is written beside its target and renamed into place (atomic), so a
+crash mid-write leaves the previous file intact.
+
+Examples
+--------
+>>> import tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "note.txt")
+>>> atomic_write_text(path, "hello")
+>>> open(path).read()
+'hello'
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_path", "atomic_write_text", "save_word2vec_format"]
+
+
+def _is_local(path) -> bool:
+    return "://" not in str(path) or str(path).startswith("file://")
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    Remote URLs (``s3://``...) are yielded as they are: their stores publish whole objects.
+    """
+    if not _is_local(path):
+        yield str(path)
+        return
+    target = Path(str(path).removeprefix("file://"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(target.suffixes)  # keep .gz/.bz2 so smart_open compresses alike
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.write(text)
+
+
+def _check_word2vec_keys(keys) -> None:
+    bad = [k for k in keys if not k or any(ch.isspace() for ch in k)]
+    if bad:
+        raise ValueError(
+            f"{len(bad)} word(s) such as {bad[0]!r} are empty or contain whitespace, which the "
+            "word2vec format cannot represent (the file would not load back); rename or drop them"
+        )
+
+
+def save_word2vec_format(kv, path, *, binary: bool = False, fvocab=None) -> None:
+    """``kv.save_word2vec_format`` made atomic, refusing words the format cannot hold."""
+    _check_word2vec_keys(kv.index_to_key)
+    with atomic_path(path) as tmp:
+        if fvocab is None:
+            kv.save_word2vec_format(tmp, binary=binary)
+        else:
+            with atomic_path(fvocab) as tmp_vocab:
+                kv.save_word2vec_format(tmp, binary=binary, fvocab=tmp_vocab)
