@@ -126,16 +126,19 @@ def build_vocab(
         ``trim_rule(word, count, min_count)`` returning ``gensim.utils.RULE_DISCARD``, ``RULE_KEEP``
         or ``RULE_DEFAULT``.
     sorted_vocab : bool
-        Sort by descending count (ties keep first-seen order), as gensim does.
+        Sort by descending count, ties ordered exactly as gensim orders them.
     """
     effective_min_count = min_count
     if max_final_vocab is not None and max_final_vocab < len(counter):
         by_count = sorted(counter.values(), reverse=True)
         effective_min_count = max(min_count, by_count[max_final_vocab] + 1)
     words = [w for w, c in counter.items() if _trim_decision(w, c, effective_min_count, trim_rule)]
+    counts = np.fromiter((counter[w] for w in words), np.int64, len(words))
     if sorted_vocab:
-        words.sort(key=counter.__getitem__, reverse=True)
-    return Vocabulary(words, np.fromiter((counter[w] for w in words), np.int64, len(words)))
+        # gensim's exact order: descending count, ties in reverse first-seen order
+        order = np.lexsort((-np.arange(len(counts)), -counts))
+        words, counts = [words[i] for i in order], counts[order]
+    return Vocabulary(words, counts)
 
 
 def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:

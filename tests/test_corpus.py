@@ -1,0 +1,96 @@
+import bz2
+import gzip
+
+import numpy as np
+import pytest
+
+from torch_w2v import TorchWord2Vec
+from torch_w2v.corpus import CorpusFile, encode_corpus
+
+
+@pytest.mark.parametrize("opener,suffix", [(open, ".txt"), (gzip.open, ".txt.gz"), (bz2.open, ".txt.bz2")])
+def test_corpus_file_reads_plain_and_compressed(tmp_path, opener, suffix):
+    path = tmp_path / f"c{suffix}"
+    with opener(path, "wt", encoding="utf-8") as f:
+        f.write("the cat  sat\n\n" + " ".join(["long"] * 20000) + "\nnaïve café\n")
+    sentences = list(CorpusFile(str(path)))
+    assert sentences[0] == ["the", "cat", "sat"]
+    assert len(sentences[1]) == 20000  # no 10,000-token cut, unlike gensim's LineSentence
+    assert sentences[2] == ["naïve", "café"]
+    assert list(CorpusFile(str(path))) == sentences  # re-iterable
+
+
+def test_encode_drops_out_of_vocabulary_and_empty_sentences():
+    enc = encode_corpus([["a", "x", "b"], ["x"], ["b", "a"]], {"a": 0, "b": 1})
+    assert enc.ids.tolist() == [0, 1, 1, 0]
+    assert enc.sentence_lengths.tolist() == [2, 2]
+    assert enc.raw_words == 6
+
+
+def test_chunks_cover_corpus_with_sentence_indices():
+    rng = np.random.default_rng(0)
+    sentences = [["a"] * int(n) for n in rng.integers(1, 40, 300)]
+    enc = encode_corpus(sentences, {"a": 0})
+    expected = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
+    ids, sent, raw = zip(*enc.chunks(97))
+    assert np.array_equal(np.concatenate(sent), expected)
+    assert sum(map(len, ids)) == len(expected) and sum(raw) == enc.raw_words
+
+
+def _fit(corpus, **fit_kw):
+    est = TorchWord2Vec(vector_size=5, min_count=1, epochs=1, progress=False)
+    return est.fit(corpus, **fit_kw)
+
+
+@pytest.mark.parametrize("bad,error,match", [
+    ("just a string", TypeError, "single string"),
+    (["the cat sat", "a dog"], TypeError, "split your text"),
+    ([["ok"], "the cat"], TypeError, "sentence 1 is a string"),
+    ([["a", 1, "b"]], TypeError, "token 1 is a int"),
+    ([["a", b"bytes"]], TypeError, "must be a str"),
+    ([{"a": 1}], TypeError, "sentence 0 is a dict"),
+    ([], ValueError, "empty"),
+    ([[], []], ValueError, "empty"),
+    (None, ValueError, "no corpus"),
+    (42, TypeError, "iterable of token lists"),
+])
+def test_bad_corpus_is_a_clear_error(bad, error, match):
+    with pytest.raises(error, match=match):
+        _fit(bad)
+
+
+def test_one_shot_generator_is_refused():
+    gen = (s for s in [["a", "b"], ["b", "c"]])
+    with pytest.raises(TypeError, match="one-shot iterator"):
+        _fit(gen)
+
+
+def test_unhashable_tokens_are_a_clear_error():
+    with pytest.raises(TypeError):
+        _fit([[["nested"], "a"]])
+
+
+def test_empty_vocabulary_names_min_count():
+    with pytest.raises(ValueError, match="min_count=5"):
+        TorchWord2Vec(progress=False).fit([["a", "b"], ["c"]])
+
+
+def test_corpus_file_and_sentences_together_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        _fit([["a"]], corpus_file=str(tmp_path / "x"))
+
+
+def test_missing_corpus_file_raises_oserror(tmp_path):
+    with pytest.raises(OSError):
+        _fit(None, corpus_file=str(tmp_path / "missing.txt"))
+
+
+def test_gensim_corpora_are_accepted(tmp_path):
+    from gensim.models.word2vec import LineSentence, PathLineSentences, Text8Corpus
+
+    (tmp_path / "d").mkdir()
+    path = tmp_path / "d" / "c.txt"
+    path.write_text("the cat sat on the mat\nthe dog sat on the log\n" * 20)
+    for corpus in (LineSentence(str(path)), Text8Corpus(str(path)),
+                   PathLineSentences(str(tmp_path / "d"))):
+        assert "cat" in _fit(corpus).wv

@@ -1,0 +1,212 @@
+import logging
+import pickle
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from torch_w2v import Callback, TorchWord2Vec
+
+FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512)
+
+
+@pytest.fixture
+def fitted(corpus):
+    return TorchWord2Vec(**FAST).fit(corpus)
+
+
+def test_fit_returns_self_with_real_keyed_vectors(corpus):
+    est = TorchWord2Vec(**FAST)
+    assert est.fit(corpus) is est
+    assert isinstance(est.wv, KeyedVectors) and est.wv is est.wv_
+    assert est.wv.vectors.dtype == np.float32 and est.wv.vectors.shape[1] == 16
+    assert est.output_vectors_.shape == est.wv.vectors.shape
+    assert est.corpus_words_ == sum(map(len, corpus))
+
+
+def test_vectors_are_frequency_sorted_with_counts(fitted, corpus):
+    from collections import Counter
+
+    counts = Counter(w for s in corpus for w in s)
+    got = [int(fitted.wv.get_vecattr(w, "count")) for w in fitted.wv.index_to_key]
+    assert got == [counts[w] for w in fitted.wv.index_to_key]
+    assert got == sorted(got, reverse=True)
+
+
+def test_not_fitted_errors():
+    est = TorchWord2Vec()
+    with pytest.raises(NotFittedError):
+        est.wv
+    with pytest.raises(NotFittedError):
+        est.transform(["a"])
+
+
+def test_params_roundtrip_and_clone():
+    est = TorchWord2Vec(vector_size=7, window=3, device="cpu")
+    params = est.get_params()
+    assert params["vector_size"] == 7 and params["window"] == 3
+    twin = TorchWord2Vec().set_params(**params)
+    assert twin.get_params() == params
+    assert clone(est).get_params() == params
+
+
+def test_init_stores_only():
+    est = TorchWord2Vec(vector_size=-3)  # nonsense is caught by fit, not __init__
+    assert est.vector_size == -3
+    with pytest.raises(ValueError, match="vector_size"):
+        est.fit([["a"]])
+
+
+@pytest.mark.parametrize("param,value,match", [
+    ("negative", 0, "negative must be an integer >= 1"),
+    ("vector_size", 0, "vector_size"),
+    ("window", 0, "window"),
+    ("alpha", 0, "alpha must be a number > 0"),
+    ("alpha", -1.0, "alpha"),
+    ("min_alpha", 1.0, "must not exceed alpha"),
+    ("epochs", 0, "epochs"),
+    ("min_count", 2.5, "min_count"),
+    ("sample", -1e-3, "sample"),
+    ("batch_size", 0, "batch_size"),
+    ("update_cap", 0, "update_cap"),
+    ("device", "tpu", "device"),
+    ("shrink_windows", "yes", "True or False"),
+    ("callbacks", [print], "Callback"),
+    ("trim_rule", 5, "trim_rule"),
+    ("workers", 0, "workers"),
+])
+def test_nonsense_parameters_raise_value_error(param, value, match):
+    with pytest.raises(ValueError, match=match):
+        TorchWord2Vec(**{**FAST, param: value}).fit([["a", "b"]] * 3)
+
+
+def test_transform_words_and_sentences(fitted):
+    words = fitted.wv.index_to_key[:3]
+    out = fitted.transform(words)
+    assert out.shape == (3, 16) and out.dtype == np.float32
+    np.testing.assert_array_equal(out[1], fitted.wv[words[1]])
+    docs = fitted.transform([words[:2], ["never-seen"], []])
+    np.testing.assert_allclose(docs[0], fitted.wv[words[:2]].mean(0), rtol=1e-6)
+    assert not docs[1].any() and not docs[2].any()
+    with pytest.raises(KeyError, match="never-seen"):
+        fitted.transform(["never-seen"])
+
+
+def test_same_seed_same_vectors_different_seed_different(corpus):
+    a = TorchWord2Vec(**FAST, seed=3, workers=2).fit(corpus)
+    b = TorchWord2Vec(**FAST, seed=3, workers=1).fit(corpus)
+    c = TorchWord2Vec(**FAST, seed=4).fit(corpus)
+    assert np.array_equal(a.wv.vectors, b.wv.vectors)
+    assert np.array_equal(a.output_vectors_, b.output_vectors_)
+    assert not np.array_equal(a.wv.vectors, c.wv.vectors)
+
+
+def test_history_has_one_entry_per_epoch_and_loss_falls(corpus):
+    est = TorchWord2Vec(**{**FAST, "epochs": 5, "min_alpha": 0.001}).fit(corpus)
+    assert [h["epoch"] for h in est.history_] == [1, 2, 3, 4, 5]
+    for h in est.history_:
+        assert set(h) >= {"loss", "words", "seconds", "lr", "words_per_sec", "pairs"}
+        assert h["words"] == est.corpus_words_ and h["pairs"] > 0
+    losses = [h["loss"] for h in est.history_]
+    assert losses[-1] < losses[0]
+    assert est.history_[-1]["lr"] < est.history_[0]["lr"]
+
+
+def test_loss_starts_at_the_log2_value(corpus):
+    # output vectors start at zero and stay there with a tiny lr, so every scored logit costs
+    # log 2: (1 + K) log 2 per pair, a little less as noise words equal to the centre are skipped
+    est = TorchWord2Vec(**{**FAST, "epochs": 1, "alpha": 1e-9, "min_alpha": 1e-9}).fit(corpus)
+    assert 0.98 * 6 * np.log(2) < est.history_[0]["loss"] <= 6 * np.log(2)
+
+
+def test_callbacks_are_called_in_order(corpus):
+    calls = []
+
+    class Recorder(Callback):
+        def on_train_begin(self, estimator):
+            calls.append("train_begin")
+
+        def on_epoch_begin(self, estimator, epoch):
+            calls.append(f"begin{epoch}")
+
+        def on_epoch_end(self, estimator, epoch, logs):
+            calls.append(f"end{epoch}:{logs['epoch']}")
+
+        def on_train_end(self, estimator, history):
+            calls.append(f"train_end{len(history)}")
+
+    TorchWord2Vec(**{**FAST, "epochs": 2, "callbacks": [Recorder()]}).fit(corpus)
+    assert calls == ["train_begin", "begin1", "end1:1", "begin2", "end2:2", "train_end2"]
+
+
+def test_progress_bar_and_log(corpus, capsys, caplog):
+    with caplog.at_level(logging.INFO, logger="torch_w2v"):
+        TorchWord2Vec(**{**FAST, "epochs": 1, "progress": True}).fit(corpus)
+    err = capsys.readouterr().err
+    assert "word" in err and "100%" in err
+    assert any("epoch 1/1" in r.message and "words/s" in r.message for r in caplog.records)
+
+
+def test_diverging_run_stops_with_a_clear_error(corpus):
+    with pytest.raises(FloatingPointError, match="alpha"):
+        TorchWord2Vec(**{**FAST, "alpha": 1e30, "update_cap": None}).fit(corpus)
+
+
+def test_large_batches_stay_stable(corpus):
+    big = TorchWord2Vec(**{**FAST, "epochs": 5, "batch_size": 10**6}).fit(corpus)
+    small = TorchWord2Vec(**{**FAST, "epochs": 5, "batch_size": 256}).fit(corpus)
+    assert np.isfinite(big.wv.vectors).all()
+    assert big.history_[-1]["loss"] < big.history_[0]["loss"]
+    assert big.history_[-1]["loss"] < small.history_[0]["loss"]
+
+
+def test_pickles(fitted):
+    again = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(again.wv.vectors, fitted.wv.vectors)
+
+
+def test_pipeline_and_grid_search(corpus):
+    labels = np.array([int("w0" in s) for s in corpus])
+    pipe = Pipeline([("w2v", TorchWord2Vec(**FAST)), ("clf", LogisticRegression(max_iter=500))])
+    pipe.fit(corpus, labels)
+    assert pipe.predict(corpus).shape == (len(corpus),)
+    search = GridSearchCV(pipe, {"w2v__vector_size": [8, 16]}, cv=2).fit(corpus, labels)
+    assert search.best_params_["w2v__vector_size"] in (8, 16)
+
+
+def test_word2vec_format_round_trip(fitted, tmp_path):
+    from torch_w2v.io import save_word2vec_format
+
+    text, binary, vocab = tmp_path / "v.txt", tmp_path / "v.bin", tmp_path / "vocab.txt"
+    save_word2vec_format(fitted.wv, text, fvocab=vocab)
+    save_word2vec_format(fitted.wv, binary, binary=True)
+    back_text = KeyedVectors.load_word2vec_format(str(text), fvocab=str(vocab))
+    back_bin = KeyedVectors.load_word2vec_format(str(binary), binary=True)
+    assert back_text.index_to_key == fitted.wv.index_to_key
+    np.testing.assert_array_equal(back_bin.vectors, fitted.wv.vectors)
+    np.testing.assert_allclose(back_text.vectors, fitted.wv.vectors, rtol=1e-6, atol=1e-7)
+    word = fitted.wv.index_to_key[0]
+    assert back_text.get_vecattr(word, "count") == fitted.wv.get_vecattr(word, "count")
+    # gensim's own writer on the exported vectors works too
+    fitted.wv.save_word2vec_format(str(tmp_path / "g.txt"), fvocab=str(tmp_path / "g.vocab"))
+    assert (tmp_path / "g.vocab").read_text().split("\n")[0] == f"{word} {fitted.wv.get_vecattr(word, 'count')}"
+
+
+def test_word2vec_writer_refuses_unrepresentable_words(tmp_path):
+    from torch_w2v.io import save_word2vec_format
+
+    est = TorchWord2Vec(**{**FAST, "min_count": 1}).fit([["has space", "ok"]] * 3)
+    with pytest.raises(ValueError, match="whitespace"):
+        save_word2vec_format(est.wv, tmp_path / "v.txt")
+    assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_restrict_vocab_means_most_frequent(fitted):
+    top = fitted.wv.index_to_key[:20]
+    sims = fitted.wv.most_similar(top[5], restrict_vocab=20)
+    assert {w for w, _ in sims} <= set(top)
