@@ -208,6 +208,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             progress = _stderr_is_terminal()
         history = train_sgns(model, sampler, corpus, epochs=self.epochs, alpha=self.alpha,
                              min_alpha=self.min_alpha, update_cap=self.update_cap,
+                             kernel=_kernel_for(device),
                              callbacks=self.callbacks, owner=self,
                              progress=progress)
         return model, history
@@ -261,6 +262,15 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.requires_fit = True
         return tags
+
+
+def _kernel_for(device):
+    import os as _os
+    if device.type != "cpu" or _os.environ.get("W2V_STEP") == "batched":
+        return None
+    from .kernel import load_kernel
+
+    return load_kernel()
 
 
 def _stderr_is_terminal() -> bool:

@@ -114,6 +114,15 @@ class SkipGramNS(nn.Module):
         self.output_vectors.index_add_(0, targets, step_v)
         return loss_sum, context_mask.sum()
 
+    @torch.no_grad()
+    def fused_sgd_step(self, kernel, contexts, context_mask, targets, target_mask, lr: float):
+        """The same step as :meth:`sgd_step` done block by block, in place, by the compiled CPU
+        op of :mod:`torch_w2v.kernel` (each block's update lands before the next block is
+        scored, so no ``update_cap`` is needed)."""
+        loss = kernel.sgns_block_step(self.input_vectors, self.output_vectors, contexts,
+                                      context_mask, targets, target_mask, lr)
+        return torch.tensor(loss, dtype=torch.float64), context_mask.sum()
+
 
 def _cap_rows(steps, rows, logits, cap: float, n_rows: int) -> None:
     """Scale ``steps`` in place so no row sums more than ``cap`` logits' worth of step.

@@ -40,7 +40,7 @@ def _check_finite(loss: float, epoch: int, lr: float, batch_size: int) -> None:
 
 
 def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=None,
-               callbacks=(), owner=None, progress=False):
+               kernel=None, callbacks=(), owner=None, progress=False):
     """Train ``model`` with SGD for ``epochs`` passes over ``corpus``.
 
     Parameters
@@ -53,6 +53,9 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
         Learning rate decays linearly between them over all raw words of all epochs.
     update_cap : float, optional
         See :meth:`torch_w2v.model.SkipGramNS.sgd_step`.
+    kernel : module, optional
+        The compiled CPU op (:func:`torch_w2v.kernel.load_kernel`); None uses the batched
+        PyTorch step.
     callbacks : sequence of torch_w2v.callbacks.Callback
     owner : object
         Passed to the callbacks as their first argument.
@@ -84,9 +87,14 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
             epoch_words = 0
             for batch in sampler.epoch(corpus):
                 lr = linear_lr(alpha, min_alpha, words_done / total_words)
-                batch_loss, batch_pairs = model.sgd_step(
-                    batch.contexts, batch.context_mask, batch.targets, batch.target_mask, lr, update_cap
-                )
+                if kernel is None:
+                    batch_loss, batch_pairs = model.sgd_step(
+                        batch.contexts, batch.context_mask, batch.targets, batch.target_mask, lr,
+                        update_cap)
+                else:
+                    batch_loss, batch_pairs = model.fused_sgd_step(
+                        kernel, batch.contexts, batch.context_mask, batch.targets,
+                        batch.target_mask, lr)
                 loss_sum += batch_loss
                 pairs += batch_pairs
                 words_done += batch.raw_words
