@@ -74,6 +74,7 @@ def test_init_stores_only():
     ("sample", -1e-3, "sample"),
     ("batch_size", 0, "batch_size"),
     ("update_cap", 0, "update_cap"),
+    ("step", "fast", "step must be one of"),
     ("device", "tpu", "device"),
     ("shrink_windows", "yes", "True or False"),
     ("callbacks", [print], "Callback"),
@@ -97,13 +98,25 @@ def test_transform_words_and_sentences(fitted):
         fitted.transform(["never-seen"])
 
 
-def test_same_seed_same_vectors_different_seed_different(corpus):
-    a = TorchWord2Vec(**FAST, seed=3, workers=2).fit(corpus)
+def test_same_seed_one_worker_gives_identical_vectors(corpus):
+    a = TorchWord2Vec(**FAST, seed=3, workers=1).fit(corpus)
     b = TorchWord2Vec(**FAST, seed=3, workers=1).fit(corpus)
-    c = TorchWord2Vec(**FAST, seed=4).fit(corpus)
+    c = TorchWord2Vec(**FAST, seed=4, workers=1).fit(corpus)
     assert np.array_equal(a.wv.vectors, b.wv.vectors)
     assert np.array_equal(a.output_vectors_, b.output_vectors_)
     assert not np.array_equal(a.wv.vectors, c.wv.vectors)
+
+
+def test_batched_step_is_identical_across_thread_counts(corpus):
+    a = TorchWord2Vec(**FAST, step="batched", workers=2).fit(corpus)
+    b = TorchWord2Vec(**FAST, step="batched", workers=1).fit(corpus)
+    assert np.array_equal(a.wv.vectors, b.wv.vectors)
+
+
+def test_hogwild_workers_differ_only_slightly(corpus):
+    a = TorchWord2Vec(**FAST, workers=1).fit(corpus)
+    b = TorchWord2Vec(**FAST, workers=2).fit(corpus)
+    assert np.abs(a.wv.vectors - b.wv.vectors).max() < 0.1 * np.abs(a.wv.vectors).max()
 
 
 def test_history_has_one_entry_per_epoch_and_loss_falls(corpus):
@@ -152,14 +165,16 @@ def test_progress_bar_and_log(corpus, capsys, caplog):
     assert any("epoch 1/1" in r.message and "words/s" in r.message for r in caplog.records)
 
 
-def test_diverging_run_stops_with_a_clear_error(corpus):
+@pytest.mark.parametrize("step", ["batched", "fused"])
+def test_diverging_run_stops_with_a_clear_error(corpus, step):
     with pytest.raises(FloatingPointError, match="alpha"):
-        TorchWord2Vec(**{**FAST, "alpha": 1e30, "update_cap": None}).fit(corpus)
+        TorchWord2Vec(**{**FAST, "alpha": 1e30, "update_cap": None, "step": step}).fit(corpus)
 
 
-def test_large_batches_stay_stable(corpus):
-    big = TorchWord2Vec(**{**FAST, "epochs": 5, "batch_size": 10**6}).fit(corpus)
-    small = TorchWord2Vec(**{**FAST, "epochs": 5, "batch_size": 256}).fit(corpus)
+@pytest.mark.parametrize("step", ["batched", "fused"])
+def test_large_batches_stay_stable(corpus, step):
+    big = TorchWord2Vec(**{**FAST, "epochs": 5, "batch_size": 10**6, "step": step}).fit(corpus)
+    small = TorchWord2Vec(**{**FAST, "epochs": 5, "batch_size": 256, "step": step}).fit(corpus)
     assert np.isfinite(big.wv.vectors).all()
     assert big.history_[-1]["loss"] < big.history_[0]["loss"]
     assert big.history_[-1]["loss"] < small.history_[0]["loss"]

@@ -73,3 +73,27 @@ def test_init_follows_gensim_rule():
     assert model.input_vectors.abs().max() <= 1 / 50
     assert model.input_vectors.std() > 0.5 / 50 / 3**0.5
     assert (model.output_vectors == 0).all()
+
+
+def test_fused_kernel_equals_batched_step_block_by_block():
+    from torch_w2v.kernel import load_kernel
+
+    kernel = load_kernel()
+    assert kernel is not None, "the fused CPU kernel must compile here"
+    contexts, context_mask, targets, target_mask = _batch(blocks=12)
+    fused, reference = _model(), _model()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        loss, pairs = fused.fused_sgd_step(kernel, contexts, context_mask, targets, target_mask, 0.05)
+    finally:
+        torch.set_num_threads(threads)
+    ref_loss = 0.0
+    for b in range(12):  # the fused op applies each block before scoring the next
+        s = slice(b, b + 1)
+        l, _ = reference.sgd_step(contexts[s], context_mask[s], targets[s], target_mask[s], 0.05)
+        ref_loss += float(l)
+    assert float(loss) == pytest.approx(ref_loss, rel=1e-5)
+    assert pairs == context_mask.sum()
+    assert torch.allclose(fused.input_vectors, reference.input_vectors, atol=1e-6)
+    assert torch.allclose(fused.output_vectors, reference.output_vectors, atol=1e-6)

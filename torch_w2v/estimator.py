@@ -53,22 +53,32 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         Seeds initialisation, subsampling, windows and noise words. Same seed, parameters and
         device give identical vectors.
     workers : int, optional
-        CPU threads used by PyTorch during ``fit`` (default: all cores). Results do not depend on
-        it.
+        CPU threads during ``fit`` (default: all cores). With the fused CPU step and more than one
+        worker, threads update shared rows without locks, as word2vec and gensim do: vectors then
+        differ between runs at rounding level. ``workers=1`` (or ``step="batched"``) gives
+        bit-identical vectors for the same seed.
     shrink_windows : bool, default True
         word2vec's dynamic window: each centre uses a window drawn uniformly from ``1..window``.
     sorted_vocab : bool, default True
         Number words by descending frequency.
     trim_rule : callable, optional
         ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
-    batch_size : int, default 8192
-        (Context, centre) pairs per update step.
+    batch_size : int, optional
+        (Context, centre) pairs handed to one step. Default: 32768 for the fused CPU step, 8192
+        for the batched step on CPU, 262144 on CUDA.
+    step : {"auto", "fused", "batched"}, default "auto"
+        How a batch is trained. ``"fused"``: a compiled CPU op updates each centre word's block
+        in place, block after block (word2vec's sequential SGD within a block; compiled on first
+        use, about a minute, then cached). ``"batched"``: PyTorch tensor ops score the whole batch
+        from the same weights, then add all steps at once (any device; deterministic).
+        ``"auto"``: fused on CPU where it compiles, batched otherwise.
     update_cap : float, default 256
         Keeps large batches stable: a vector that more than ``update_cap`` scores (logits) of
         one batch update gets the sum of their steps scaled by ``update_cap / scores`` (a
         frequent word's summed step otherwise overshoots where sequential SGD would not).
-        Vectors updated by fewer, nearly all, get plain SGD. ``None`` sums every step (diverges for large
-        batches).
+        Vectors updated by fewer, nearly all, get plain SGD. ``None`` sums every step (diverges for
+        large batches). Used by the batched step only: the fused step applies each block's
+        update before scoring the next.
     device : str, default "auto"
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     callbacks : list of Callback, default ()
@@ -97,10 +107,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    Training batches one block per centre word: its context words are scored against the centre
-    and ``negative`` noise words that the block shares (pWord2Vec's layout), so a step is a few
-    batched matrix multiplies. word2vec draws fresh noise words per pair instead; quality is the
-    same (see ``docs/benchmarks.md``).
+    Training works on one block per centre word: its context words are scored against the centre
+    and ``negative`` noise words that the block shares (pWord2Vec's layout); word2vec draws fresh
+    noise words per pair instead. Quality is the same or better (see ``docs/benchmarks.md``).
 
     Examples
     --------
@@ -115,8 +124,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     def __init__(self, vector_size=100, *, window=5, min_count=5, max_vocab_size=None,
                  max_final_vocab=None, sample=1e-3, negative=5, ns_exponent=0.75, alpha=0.025,
                  min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
-                 sorted_vocab=True, trim_rule=None, batch_size=8192, update_cap=256,
-                 device="auto",
+                 sorted_vocab=True, trim_rule=None, batch_size=None, step="auto",
+                 update_cap=256, device="auto",
                  callbacks=(), progress=None):
         self.vector_size = vector_size
         self.window = window
@@ -135,6 +144,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.sorted_vocab = sorted_vocab
         self.trim_rule = trim_rule
         self.batch_size = batch_size
+        self.step = step
         self.update_cap = update_cap
         self.device = device
         self.callbacks = callbacks
@@ -194,13 +204,15 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         return vocab
 
     def _train(self, vocab, corpus, device):
+        kernel = _resolve_step(self.step, device)
+        batch_size = self.batch_size or _default_batch_size(kernel, device)
         init_generator = torch.Generator().manual_seed(self.seed)
         model = SkipGramNS(len(vocab), self.vector_size, generator=init_generator).to(device)
         sampler = BatchSampler(
             keep_probabilities(vocab.counts, self.sample),
             noise_distribution(vocab.counts, self.ns_exponent),
             window=self.window, negative=self.negative, shrink_windows=self.shrink_windows,
-            batch_size=self.batch_size, device=device,
+            batch_size=batch_size, device=device,
             generator=torch.Generator(device).manual_seed(self.seed),
         )
         progress = self.progress
@@ -208,7 +220,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             progress = _stderr_is_terminal()
         history = train_sgns(model, sampler, corpus, epochs=self.epochs, alpha=self.alpha,
                              min_alpha=self.min_alpha, update_cap=self.update_cap,
-                             kernel=_kernel_for(device),
+                             kernel=kernel,
                              callbacks=self.callbacks, owner=self,
                              progress=progress)
         return model, history
@@ -264,13 +276,26 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         return tags
 
 
-def _kernel_for(device):
-    import os as _os
-    if device.type != "cpu" or _os.environ.get("W2V_STEP") == "batched":
+def _resolve_step(step, device):
+    """The compiled kernel module for the fused step, or None for the batched step."""
+    if step == "batched" or (step == "auto" and device.type != "cpu"):
         return None
+    if device.type != "cpu":
+        raise ValueError(f"step='fused' runs on the CPU only, but device is {device}; "
+                         "use step='batched' or 'auto' on a GPU")
     from .kernel import load_kernel
 
-    return load_kernel()
+    kernel = load_kernel()
+    if kernel is None and step == "fused":
+        raise RuntimeError("step='fused' asked for, but the CPU kernel could not be compiled "
+                           "(see the warning above); use step='auto' or 'batched'")
+    return kernel
+
+
+def _default_batch_size(kernel, device) -> int:
+    if device.type == "cuda":
+        return 262_144
+    return 32_768 if kernel is not None else 8_192
 
 
 def _stderr_is_terminal() -> bool:

@@ -51,6 +51,13 @@ def _optional_bool(name, value):
         _bool(name, value)
 
 
+def _choice(*options):
+    def check(name, value):
+        if value not in options:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+    return check
+
+
 def _optional_positive(name, value):
     if value is not None:
         _real(0, low_open=True)(name, value)
@@ -89,7 +96,8 @@ _CHECKS = {
     "shrink_windows": _bool,
     "sorted_vocab": _bool,
     "trim_rule": _callable_or_none,
-    "batch_size": _int(1),
+    "batch_size": _int(1, allow_none=True),
+    "step": _choice("auto", "fused", "batched"),
     "update_cap": _optional_positive,
     "device": _device,
     "callbacks": _callbacks,

@@ -78,19 +78,47 @@ def context_windows(ids, sentence, centres, reach: int):
     return ids[positions], mask
 
 
+def alias_table(distribution: np.ndarray):
+    """Walker's alias tables for ``distribution`` (Vose's construction, O(V)).
+
+    Drawing slot ``i`` uniformly, then keeping ``i`` with probability ``accept[i]`` and taking
+    ``alias[i]`` otherwise, samples exactly from ``distribution``.
+
+    Examples
+    --------
+    >>> accept, alias = alias_table(np.array([0.5, 0.25, 0.25]))
+    >>> accept.tolist(), alias.tolist()
+    ([1.0, 0.75, 0.75], [0, 0, 0])
+    """
+    n = len(distribution)
+    scaled = (np.asarray(distribution, dtype=np.float64) * n / np.sum(distribution)).tolist()
+    accept = [1.0] * n
+    alias = list(range(n))
+    small = [i for i, p in enumerate(scaled) if p < 1.0]
+    large = [i for i, p in enumerate(scaled) if p >= 1.0]
+    while small and large:
+        s, l = small.pop(), large[-1]
+        accept[s], alias[s] = scaled[s], l
+        scaled[l] -= 1.0 - scaled[s]
+        if scaled[l] < 1.0:
+            small.append(large.pop())
+    return np.array(accept), np.array(alias, dtype=np.int64)  # leftovers keep accept = 1
+
+
 class NoiseSampler:
-    """Draws noise words from ``count ** ns_exponent`` by inverse-CDF lookup (exact, like gensim's
-    ``cum_table``)."""
+    """Draws noise words from a distribution (``count ** ns_exponent``) with the alias method:
+    exact, and O(1) per draw on any device."""
 
     def __init__(self, distribution: np.ndarray, device):
-        self.cumulative = torch.as_tensor(np.cumsum(distribution), dtype=torch.float64)
-        self.cumulative = self.cumulative.to(device=device, dtype=torch.float32)
-        self.cumulative[-1] = float("inf")  # rounding can never step past the last word
+        accept, alias = alias_table(distribution)
+        self.accept = torch.as_tensor(accept, dtype=torch.float32, device=device)
+        self.alias = torch.as_tensor(alias, device=device)
         self.device = device
 
     def __call__(self, shape, generator) -> torch.Tensor:
-        uniform = torch.rand(shape, generator=generator, device=self.device)
-        return torch.searchsorted(self.cumulative, uniform, right=True)
+        slot = torch.randint(0, len(self.alias), shape, generator=generator, device=self.device)
+        keep = torch.rand(shape, generator=generator, device=self.device) < self.accept[slot]
+        return torch.where(keep, slot, self.alias[slot])
 
 
 class BatchSampler:
