@@ -94,3 +94,40 @@ def test_gensim_corpora_are_accepted(tmp_path):
     for corpus in (LineSentence(str(path)), Text8Corpus(str(path)),
                    PathLineSentences(str(tmp_path / "d"))):
         assert "cat" in _fit(corpus).wv
+
+
+def test_streaming_corpus_yields_the_same_ids_as_the_encoded_one(tmp_path):
+    from torch_w2v.corpus import StreamingCorpus
+
+    rng = np.random.default_rng(1)
+    sentences = [[f"w{i}" for i in rng.integers(0, 30, int(n))] for n in rng.integers(0, 50, 200)]
+    vocab = {f"w{i}": i for i in range(20)}  # w20..w29 are out of vocabulary
+    encoded = encode_corpus(sentences, vocab)
+    streaming = StreamingCorpus(sentences, vocab, encoded.raw_words)
+    ids, sent, raw = zip(*streaming.chunks(64))
+    assert np.array_equal(np.concatenate(ids), encoded.ids)
+    assert sum(raw) == encoded.raw_words
+    lengths = [np.bincount(s).tolist() for s in sent]
+    assert [n for part in lengths for n in part] == encoded.sentence_lengths.tolist()
+
+
+def test_read_ahead_hands_errors_to_the_consumer():
+    from torch_w2v.corpus import read_ahead
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(read_ahead(broken()))
+
+
+def test_fit_from_corpus_file_streams_and_matches_vocabulary(tmp_path, corpus):
+    path = tmp_path / "c.txt.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(" ".join(s) for s in corpus))
+    from_file = TorchWord2Vec(vector_size=8, epochs=2, progress=False).fit(corpus_file=str(path))
+    from_list = TorchWord2Vec(vector_size=8, epochs=2, progress=False).fit(corpus)
+    assert from_file.wv.index_to_key == from_list.wv.index_to_key
+    assert from_file.corpus_words_ == from_list.corpus_words_
+    assert from_file.history_[-1]["words"] == from_list.corpus_words_

@@ -15,6 +15,8 @@ True
 """
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Iterable, Optional
@@ -25,6 +27,7 @@ from smart_open import open as smart_open
 __all__ = [
     "CorpusFile",
     "EncodedCorpus",
+    "StreamingCorpus",
     "check_reiterable",
     "checked_sentences",
     "check_tokens",
@@ -197,13 +200,10 @@ def _drop_out_of_vocabulary(ids: list, lengths: list) -> tuple:
     return ids_arr, lengths_arr[lengths_arr > 0]
 
 
-def encode_corpus(sentences: Iterable, key_to_index: dict) -> EncodedCorpus:
-    """Encode a corpus into an :class:`EncodedCorpus`, dropping out-of-vocabulary tokens.
-
-    Works in flushes of about a million tokens, so the Python-level intermediate lists stay small.
-    """
+def _encoded_flushes(sentences: Iterable, key_to_index: dict, flush_tokens: int):
+    """Yield ``(ids, sentence_lengths, raw_words)`` for runs of whole sentences holding about
+    ``flush_tokens`` tokens, out-of-vocabulary tokens (and emptied sentences) removed."""
     get = key_to_index.get
-    id_parts, length_parts = [], []
     ids: list = []
     lengths: list = []
     raw_words = 0
@@ -212,10 +212,91 @@ def encode_corpus(sentences: Iterable, key_to_index: dict) -> EncodedCorpus:
         before = len(ids)
         ids.extend([get(word, -1) for word in sentence])
         lengths.append(len(ids) - before)
-        if len(ids) >= _FLUSH_TOKENS:
-            for parts, arr in zip((id_parts, length_parts), _drop_out_of_vocabulary(ids, lengths)):
-                parts.append(arr)
-            ids, lengths = [], []
-    for parts, arr in zip((id_parts, length_parts), _drop_out_of_vocabulary(ids, lengths)):
-        parts.append(arr)
+        if len(ids) >= flush_tokens:
+            yield (*_drop_out_of_vocabulary(ids, lengths), raw_words)
+            ids, lengths, raw_words = [], [], 0
+    if lengths:
+        yield (*_drop_out_of_vocabulary(ids, lengths), raw_words)
+
+
+def encode_corpus(sentences: Iterable, key_to_index: dict) -> EncodedCorpus:
+    """Encode a corpus into an :class:`EncodedCorpus`, dropping out-of-vocabulary tokens.
+
+    Works in flushes of about a million tokens, so the Python-level intermediate lists stay small.
+    """
+    id_parts, length_parts = [np.zeros(0, np.int32)], [np.zeros(0, np.int64)]
+    raw_words = 0
+    for ids, lengths, raw in _encoded_flushes(sentences, key_to_index, _FLUSH_TOKENS):
+        id_parts.append(ids)
+        length_parts.append(lengths)
+        raw_words += raw
     return EncodedCorpus(np.concatenate(id_parts), np.concatenate(length_parts), raw_words)
+
+
+class StreamingCorpus:
+    """The same interface as :class:`EncodedCorpus`, but the corpus is re-read and encoded chunk
+    by chunk on every pass, so memory stays bounded by a chunk, not the corpus.
+
+    Parameters
+    ----------
+    sentences : re-iterable of list of str
+    key_to_index : dict
+    raw_words : int
+        Tokens in the corpus (known from the vocabulary pass).
+    """
+
+    def __init__(self, sentences: Iterable, key_to_index: dict, raw_words: int):
+        self.sentences = sentences
+        self.key_to_index = key_to_index
+        self.raw_words = raw_words
+
+    def chunks(self, chunk_tokens: int):
+        """Yield ``(ids, sentence_index, raw_words)`` for runs of whole sentences of about
+        ``chunk_tokens`` tokens (a longer sentence comes whole)."""
+        flushes = _encoded_flushes(self.sentences, self.key_to_index, chunk_tokens)
+        for ids, lengths, raw in read_ahead(flushes):
+            yield ids, np.repeat(np.arange(len(lengths), dtype=np.int64), lengths), raw
+
+
+def read_ahead(iterable, depth: int = 2):
+    """Iterate ``iterable`` in a background thread, ``depth`` items ahead of the consumer.
+
+    Reading and encoding text is Python work; the training step releases the GIL, so the two
+    overlap. Exceptions in the reader are raised in the consumer.
+
+    Examples
+    --------
+    >>> list(read_ahead(iter(range(5))))
+    [0, 1, 2, 3, 4]
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(done)
+        except BaseException as err:  # handed to the consumer
+            items.put(err)
+
+    thread = threading.Thread(target=produce, name="torch_w2v-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()

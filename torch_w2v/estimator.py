@@ -9,7 +9,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from .corpus import check_reiterable, check_tokens, checked_sentences, encode_corpus, resolve_corpus
+from .corpus import (StreamingCorpus, check_reiterable, check_tokens, checked_sentences,
+                     encode_corpus, resolve_corpus)
 from .keyedvectors import to_keyed_vectors
 from .model import SkipGramNS
 from .params import resolve_device, validate_params
@@ -163,7 +164,10 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         y : ignored
         corpus_file : str, optional
             Instead of ``X``: a path or URL, one whitespace-tokenised sentence per line, read
-            through smart_open (``.gz``/``.bz2``/``s3://``/``https://`` ...).
+            through smart_open (``.gz``/``.bz2``/``s3://``/``https://`` ...). It is streamed:
+            re-read every epoch (in a background thread, overlapping training), so memory does
+            not grow with the corpus. A corpus passed as ``X`` is instead encoded once into int32
+            word ids held in memory (4 bytes a token).
 
         Returns
         -------
@@ -171,8 +175,11 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         """
         validate_params(self.get_params())
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        vocab = self._build_vocab(sentences)
-        corpus = encode_corpus(sentences, vocab.key_to_index)
+        vocab, total_words = self._build_vocab(sentences)
+        if corpus_file is None:  # held as int32 ids: 4 bytes a token, read once
+            corpus = encode_corpus(sentences, vocab.key_to_index)
+        else:  # re-read every epoch: memory bounded by a chunk
+            corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words)
         device = resolve_device(self.device)
         threads = torch.get_num_threads()
         torch.set_num_threads(self.workers or os.cpu_count() or 1)
@@ -201,7 +208,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                 f"(the most frequent occurs {max(counter.values())} times); "
                 "lower min_count or give a larger corpus"
             )
-        return vocab
+        return vocab, total
 
     def _train(self, vocab, corpus, device):
         kernel = _resolve_step(self.step, device)
