@@ -137,7 +137,7 @@ class BatchSampler:
     """
 
     def __init__(self, keep_prob, noise, *, window, negative, shrink_windows, batch_size,
-                 device, generator, chunk_tokens=1 << 18):
+                 device, generator, chunk_tokens=1 << 16):
         self.keep_prob = torch.as_tensor(keep_prob, dtype=torch.float32, device=device)
         self.noise = NoiseSampler(noise, device)
         self.window = window

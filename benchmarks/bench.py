@@ -1,0 +1,292 @@
+"""Speed, memory and quality of torch_w2v against gensim's Word2Vec, same corpus, same parameters.
+
+Each training runs in its own process (so peak RSS is that trainer's alone), both trainers read
+the same corpus file (``fit(corpus_file=...)`` / ``Word2Vec(corpus_file=...)``, both streaming),
+and they alternate for ``--rounds`` rounds. Reported: the median of the per-round words/s ratios
+(torch_w2v / gensim), each trainer's median words/s and peak RSS, and quality (analogy,
+WordSim353, SimLex-999) on real text.
+
+    python benchmarks/bench.py                                   # gensim's Wikipedia sample
+    python benchmarks/bench.py --corpus ../shared/corpora/dev_abc_webtext.txt.gz
+    python benchmarks/bench.py --synthetic 1000000,10000000,50000000 --rounds 1
+    python benchmarks/bench.py --device cuda --trainers torch_w2v,gensim   # on a GPU machine
+
+Results go to ``--out`` (default ``benchmarks/results``): ``NAME.json``, ``NAME.md`` (a markdown
+table for docs/benchmarks.md) and ``NAME.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TRAINERS = ("torch_w2v", "gensim")
+
+
+# -- corpora ------------------------------------------------------------------------------------
+
+def wiki_sample_file(directory: Path) -> Path:
+    """gensim's Wikipedia sample as a text file, articles cut at 10,000 tokens (gensim's limit),
+    so both trainers see the same text."""
+    from torch_w2v.datasets import wiki_sample
+    from torch_w2v.evaluate import SentencePieces
+
+    target = directory / "wiki-sample-pieces.txt"
+    if not target.exists():
+        _write_lines(target, SentencePieces(wiki_sample()))
+    return target
+
+
+def synthetic_file(directory: Path, n_tokens: int, vocab_size: int, seed: int = 0) -> Path:
+    """A reproducible corpus of ``n_tokens`` Zipf-distributed words (exponent 1, ``vocab_size``
+    distinct words), sentences of 5 to 40 tokens."""
+    import numpy as np
+
+    target = directory / f"zipf-{n_tokens}-{vocab_size}-{seed}.txt"
+    if target.exists():
+        return target
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, vocab_size + 1)
+    cumulative = np.cumsum(weights / weights.sum())
+    words = np.array([f"w{i}" for i in range(vocab_size)], dtype=object)
+
+    def sentences():
+        done = 0
+        while done < n_tokens:
+            block = min(1_000_000, n_tokens - done)
+            ids = np.minimum(np.searchsorted(cumulative, rng.random(block)), vocab_size - 1)
+            cuts = np.cumsum(rng.integers(5, 41, block // 5 + 1))
+            cuts = cuts[cuts < block]
+            for part in np.split(words[ids], cuts):
+                yield part.tolist()
+            done += block
+
+    _write_lines(target, sentences())
+    return target
+
+
+def _write_lines(target: Path, sentences) -> None:
+    from torch_w2v.io import atomic_path
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for sentence in sentences:
+            out.write(" ".join(sentence) + "\n")
+
+
+def count_tokens(path: Path) -> int:
+    from torch_w2v.corpus import CorpusFile
+
+    return sum(len(s) for s in CorpusFile(str(path)))
+
+
+# -- one training run, in its own process -------------------------------------------------------
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM belongs to the process image (getrusage's
+    ru_maxrss is inherited through fork from the parent, which has torch loaded)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_worker(args) -> None:
+    """Train one trainer once and write its measurements as JSON (called in a subprocess)."""
+    params = json.loads(args.params)
+    if args.worker == "torch_w2v":
+        from torch_w2v import TorchWord2Vec
+        from torch_w2v.kernel import load_kernel
+
+        if params.get("device", "cpu") == "cpu":
+            load_kernel()  # compiled or loaded before the clock starts, as an import would be
+        estimator = TorchWord2Vec(**params, progress=False)
+        baseline = _peak_rss_mb()
+        start = time.perf_counter()
+        wv = estimator.fit(corpus_file=args.corpus_file).wv
+        seconds = time.perf_counter() - start
+        extra = {"final_loss": estimator.history_[-1]["loss"]}
+    else:  # params are gensim's keyword arguments here; torch is not imported before measuring
+        from gensim.models import Word2Vec
+
+        baseline = _peak_rss_mb()
+        start = time.perf_counter()
+        wv = Word2Vec(corpus_file=args.corpus_file, **params).wv
+        seconds = time.perf_counter() - start
+        extra = {}
+    result = {"trainer": args.worker, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+              "rss_after_imports_mb": baseline, "vocab_size": len(wv), **extra}
+    if args.quality:  # after the memory reading: evaluation imports torch_w2v (and torch)
+        from torch_w2v.evaluate import evaluate
+
+        result.update(evaluate(wv))
+    Path(args.worker_json).write_text(json.dumps(result))
+
+
+def run_once(trainer: str, corpus_file: Path, params: dict, quality: bool, tmp: Path) -> dict:
+    out = tmp / f"{trainer}.json"
+    if trainer == "gensim":
+        from torch_w2v import TorchWord2Vec
+        from torch_w2v.evaluate import gensim_params
+
+        params = gensim_params(TorchWord2Vec(**params))
+    command = [sys.executable, __file__, "--worker", trainer, "--corpus-file", str(corpus_file),
+               "--params", json.dumps(params), "--worker-json", str(out)]
+    if quality:
+        command.append("--quality")
+    subprocess.run(command, check=True)
+    return json.loads(out.read_text())
+
+
+# -- a benchmark: rounds over one corpus --------------------------------------------------------
+
+def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: bool,
+              trainers, tmp: Path) -> dict:
+    words = count_tokens(corpus_file)
+    runs = {t: [] for t in trainers}
+    for r in range(rounds):
+        for trainer in trainers:
+            run = run_once(trainer, corpus_file, params, quality and r == rounds - 1, tmp)
+            run["words_per_sec"] = words * params["epochs"] / run["seconds"]
+            runs[trainer].append(run)
+            print(f"[{name}] round {r + 1}/{rounds} {trainer}: {run['words_per_sec']:,.0f} "
+                  f"words/s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
+    summary = {}
+    for trainer, trainer_runs in runs.items():
+        last = trainer_runs[-1]
+        summary[trainer] = {
+            "words_per_sec": statistics.median(r["words_per_sec"] for r in trainer_runs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in trainer_runs),
+            "rss_after_imports_mb": statistics.median(r["rss_after_imports_mb"]
+                                                      for r in trainer_runs),
+            "vocab_size": last["vocab_size"],
+            **{k: last[k] for k in ("analogy", "wordsim353", "simlex999") if k in last},
+        }
+    result = {"name": name, "corpus_file": str(corpus_file), "words": words, "params": params,
+              "rounds": rounds, "summary": summary, "runs": runs}
+    if set(TRAINERS) <= set(trainers):
+        ratios = [t["words_per_sec"] / g["words_per_sec"]
+                  for t, g in zip(runs["torch_w2v"], runs["gensim"])]
+        result["speed_ratio_median"] = statistics.median(ratios)
+        result["speed_ratios"] = ratios
+    return result
+
+
+def markdown(results) -> str:
+    lines = ["| corpus | tokens | trainer | words/s | ratio vs gensim | peak RSS MB "
+             "(after imports) | vocab | analogy | WS353 | SimLex |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        for trainer, s in res["summary"].items():
+            ratio = (f"{res['speed_ratio_median']:.2f}x" if trainer == "torch_w2v"
+                     and "speed_ratio_median" in res else "")
+            q = [f"{s[k]:.4f}" if k in s else "-" for k in ("analogy", "wordsim353", "simlex999")]
+            lines.append(f"| {res['name']} | {res['words']:,} | {trainer} | "
+                         f"{s['words_per_sec']:,.0f} | {ratio} | {s['peak_rss_mb']:.0f} "
+                         f"({s['rss_after_imports_mb']:.0f}) | {s['vocab_size']:,} | "
+                         + " | ".join(q) + " |")
+    return "\n".join(lines)
+
+
+def plot(results, path: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is not installed (pip install 'torch_w2v[bench]'): no plot written")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_speed, ax_mem) = plt.subplots(1, 2, figsize=(11, 4))
+    labels = [f"{r['name']}\n{r['words'] / 1e6:.1f}M tokens" for r in results]
+    width = 0.38
+    for i, trainer in enumerate(TRAINERS):
+        xs = [j + (i - 0.5) * width for j in range(len(results))]
+        speeds = [r["summary"].get(trainer, {}).get("words_per_sec", 0) / 1e3 for r in results]
+        rss = [r["summary"].get(trainer, {}).get("peak_rss_mb", 0) for r in results]
+        ax_speed.bar(xs, speeds, width, label=trainer)
+        ax_mem.bar(xs, rss, width, label=trainer)
+    for ax, title in ((ax_speed, "training speed (k words/s, median)"),
+                      (ax_mem, "peak RSS (MB), own process")):
+        ax.set_xticks(range(len(results)), labels, fontsize=8)
+        ax.set_title(title)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", help="a corpus file, one sentence per line (default: "
+                                         "gensim's Wikipedia sample)")
+    parser.add_argument("--synthetic", help="comma-separated token counts of Zipf corpora, "
+                                            "e.g. 1000000,10000000,50000000")
+    parser.add_argument("--vocab", default="100000",
+                        help="comma-separated vocabulary sizes for --synthetic (default 100000)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--trainers", default="torch_w2v,gensim")
+    parser.add_argument("--name", help="output file stem (default: from the corpus)")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--worker", choices=TRAINERS, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus-file", help=argparse.SUPPRESS)
+    parser.add_argument("--params", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-json", help=argparse.SUPPRESS)
+    parser.add_argument("--quality", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return 0
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    params = {"epochs": args.epochs, "workers": args.workers, "device": args.device,
+              "batch_size": args.batch_size, "seed": 1}
+    trainers = args.trainers.split(",")
+    jobs = []  # (name, file, quality)
+    if args.synthetic:
+        for n in args.synthetic.split(","):
+            for v in args.vocab.split(","):
+                path = synthetic_file(out / "corpora", int(float(n)), int(float(v)))
+                jobs.append((f"zipf {int(float(n)):,} tok / {int(float(v)):,} words", path, False))
+    elif args.corpus:
+        jobs.append((Path(args.corpus).name, Path(args.corpus), True))
+    else:
+        jobs.append(("gensim wiki sample", wiki_sample_file(out / "corpora"), True))
+    results = [benchmark(name, path, params, args.rounds, quality, trainers, out)
+               for name, path, quality in jobs]
+    stem = args.name or ("synthetic" if args.synthetic else
+                         (Path(args.corpus).name.split(".")[0] if args.corpus else "wiki-sample"))
+    from torch_w2v.io import atomic_write_text
+
+    atomic_write_text(out / f"{stem}.json", json.dumps(results, indent=2))
+    table = markdown(results)
+    atomic_write_text(out / f"{stem}.md", table + "\n")
+    plot(results, out / f"{stem}.png")
+    print(table)
+    for res in results:
+        if "speed_ratio_median" in res:
+            print(f"{res['name']}: median words/s ratio torch_w2v / gensim = "
+                  f"{res['speed_ratio_median']:.2f}x (rounds: "
+                  + ", ".join(f"{r:.2f}" for r in res["speed_ratios"]) + ")")
+    print(f"written: {out / stem}.json .md .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
