@@ -37,6 +37,9 @@ def atomic_path(path):
     suffix = "".join(target.suffixes)  # keep .gz/.bz2 so smart_open compresses alike
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result should look like open()'s
     try:
         yield tmp
         os.replace(tmp, target)

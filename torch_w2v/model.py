@@ -40,8 +40,9 @@ class SkipGramNS(nn.Module):
 
     def __init__(self, vocab_size: int, vector_size: int, generator=None):
         super().__init__()
-        init = torch.rand(vocab_size, vector_size, generator=generator) * 2 - 1
-        self.input_vectors = nn.Parameter(init / vector_size, requires_grad=False)
+        init = torch.rand(vocab_size, vector_size, generator=generator)
+        init.mul_(2).sub_(1).div_(vector_size)  # in place: no table-sized temporaries
+        self.input_vectors = nn.Parameter(init, requires_grad=False)
         self.output_vectors = nn.Parameter(torch.zeros(vocab_size, vector_size),
                                            requires_grad=False)
 
