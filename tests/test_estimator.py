@@ -225,3 +225,22 @@ def test_restrict_vocab_means_most_frequent(fitted):
     top = fitted.wv.index_to_key[:20]
     sims = fitted.wv.most_similar(top[5], restrict_vocab=20)
     assert {w for w, _ in sims} <= set(top)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_matches_cpu_batched_quality(corpus):
+    gpu = TorchWord2Vec(**{**FAST, "device": "cuda", "epochs": 5}).fit(corpus)
+    cpu = TorchWord2Vec(**{**FAST, "step": "batched", "epochs": 5}).fit(corpus)
+    assert gpu.device_.type == "cuda" and np.isfinite(gpu.wv.vectors).all()
+    assert gpu.history_[-1]["loss"] == pytest.approx(cpu.history_[-1]["loss"], rel=0.05)
+
+
+def test_fused_step_on_cuda_is_refused_clearly():
+    import torch
+
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CPU only"):
+            TorchWord2Vec(**{**FAST, "device": "cuda", "step": "fused"}).fit([["a", "b"]] * 3)
+    else:
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            TorchWord2Vec(**{**FAST, "device": "cuda"}).fit([["a", "b"]] * 3)

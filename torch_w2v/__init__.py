@@ -12,4 +12,9 @@ from .corpus import CorpusFile
 from .estimator import TorchWord2Vec
 
 __version__ = "0.1.0"
-__all__ = ["TorchWord2Vec", "Callback", "CorpusFile", "__version__"]
+__all__ = ["TorchWord2Vec", "Callback", "CorpusFile", "load", "__version__"]
+
+
+def load(path) -> TorchWord2Vec:
+    """Load a model saved with :meth:`TorchWord2Vec.save` (never runs code from the file)."""
+    return TorchWord2Vec.load(path)

@@ -13,6 +13,7 @@ from .corpus import (StreamingCorpus, check_reiterable, check_tokens, checked_se
                      encode_corpus, resolve_corpus)
 from .keyedvectors import to_keyed_vectors
 from .model import SkipGramNS
+from . import checkpoints
 from .params import resolve_device, validate_params
 from .sampling import BatchSampler
 from .train import train_sgns
@@ -86,6 +87,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         Hooks called at train/epoch begin and end (see :mod:`torch_w2v.callbacks`).
     progress : bool, optional
         Show a progress bar; by default only when stderr is a terminal.
+    checkpoint_dir : str, optional
+        Save a checkpoint (``checkpoint.npz``, atomically) there at the end of every epoch;
+        ``fit(..., resume=True)`` continues from it after an interruption.
 
     Attributes
     ----------
@@ -127,7 +131,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                  min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
                  sorted_vocab=True, trim_rule=None, batch_size=None, step="auto",
                  update_cap=256, device="auto",
-                 callbacks=(), progress=None):
+                 callbacks=(), progress=None, checkpoint_dir=None):
         self.vector_size = vector_size
         self.window = window
         self.min_count = min_count
@@ -150,10 +154,11 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.device = device
         self.callbacks = callbacks
         self.progress = progress
+        self.checkpoint_dir = checkpoint_dir
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def fit(self, X=None, y=None, *, corpus_file=None):
+    def fit(self, X=None, y=None, *, corpus_file=None, resume=False):
         """Learn word vectors from a corpus.
 
         Parameters
@@ -168,6 +173,11 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             re-read every epoch (in a background thread, overlapping training), so memory does
             not grow with the corpus. A corpus passed as ``X`` is instead encoded once into int32
             word ids held in memory (4 bytes a token).
+        resume : bool, default False
+            Continue from the checkpoint in ``checkpoint_dir`` (the epochs it holds are kept, the
+            rest are trained); without a checkpoint, train from the start. The corpus and the
+            training parameters must be those of the interrupted run. With ``workers=1`` on CPU
+            the result is bit-identical to an uninterrupted run.
 
         Returns
         -------
@@ -181,19 +191,25 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         else:  # re-read every epoch: memory bounded by a chunk
             corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words)
         device = resolve_device(self.device)
+        checkpoint = checkpoints.latest(self.checkpoint_dir, self, vocab) if resume else None
         threads = torch.get_num_threads()
         torch.set_num_threads(self.workers or os.cpu_count() or 1)
         try:
-            model, history = self._train(vocab, corpus, device)
+            model, history = self._train(vocab, corpus, device, checkpoint)
         finally:
             torch.set_num_threads(threads)
+        self._set_fitted(vocab, model.input_vectors.detach().cpu().numpy(),
+                         model.output_vectors.detach().cpu().numpy(), history,
+                         corpus.raw_words, device)
+        return self
+
+    def _set_fitted(self, vocab, input_vectors, output_vectors, history, corpus_words, device):
         self.vocab_ = vocab
         self.device_ = device
-        self.corpus_words_ = corpus.raw_words
+        self.corpus_words_ = corpus_words
         self.history_ = history
-        self.wv_ = to_keyed_vectors(vocab, model.input_vectors.detach().cpu().numpy())
-        self.output_vectors_ = model.output_vectors.detach().cpu().numpy()
-        return self
+        self.wv_ = to_keyed_vectors(vocab, input_vectors)
+        self.output_vectors_ = output_vectors
 
     def _build_vocab(self, sentences):
         counter, total, _ = count_words(checked_sentences(sentences), self.max_vocab_size)
@@ -210,7 +226,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             )
         return vocab, total
 
-    def _train(self, vocab, corpus, device):
+    def _train(self, vocab, corpus, device, checkpoint=None):
         kernel = _resolve_step(self.step, device)
         batch_size = self.batch_size or _default_batch_size(kernel, device)
         init_generator = torch.Generator().manual_seed(self.seed)
@@ -222,15 +238,39 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             batch_size=batch_size, device=device,
             generator=torch.Generator(device).manual_seed(self.seed),
         )
+        state = {"start_epoch": 1, "words_done": 0, "history": []}
+        if checkpoint is not None:
+            state = checkpoints.restore(checkpoint, model, sampler.generator)
+        save = None
+        if self.checkpoint_dir:
+            def save(epochs_done, words_done, history):
+                checkpoints.save(self.checkpoint_dir, self, vocab, model, sampler.generator,
+                                 epochs_done, words_done, history, corpus.raw_words)
         progress = self.progress
         if progress is None:
             progress = _stderr_is_terminal()
         history = train_sgns(model, sampler, corpus, epochs=self.epochs, alpha=self.alpha,
                              min_alpha=self.min_alpha, update_cap=self.update_cap,
-                             kernel=kernel,
-                             callbacks=self.callbacks, owner=self,
-                             progress=progress)
+                             kernel=kernel, callbacks=self.callbacks, owner=self,
+                             progress=progress, checkpoint=save, **state)
         return model, history
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path):
+        """Save the fitted estimator to ``path`` (any smart_open path or URL), atomically.
+
+        The file (see :mod:`torch_w2v.persist`) holds the parameters, the vocabulary with its
+        counts, both embedding tables and the history; loading it never runs code. ``callbacks``
+        and ``trim_rule`` are code and are not saved.
+        """
+        check_is_fitted(self, "wv_")
+        checkpoints.save_model(path, self)
+
+    @classmethod
+    def load(cls, path):
+        """Load an estimator written by :meth:`save` (on CPU, whatever device trained it)."""
+        return checkpoints.load_model(path, cls)
 
     # -- using the fitted model ----------------------------------------------------------------
 

@@ -63,6 +63,11 @@ def _optional_positive(name, value):
         _real(0, low_open=True)(name, value)
 
 
+def _optional_path(name, value):
+    if value is not None and not isinstance(value, str) and not hasattr(value, "__fspath__"):
+        raise ValueError(f"{name} must be a directory path or None, got {value!r}")
+
+
 def _callable_or_none(name, value):
     if value is not None and not callable(value):
         raise ValueError(f"{name} must be a callable(word, count, min_count) or None, got {value!r}")
@@ -102,6 +107,7 @@ _CHECKS = {
     "device": _device,
     "callbacks": _callbacks,
     "progress": _optional_bool,
+    "checkpoint_dir": _optional_path,
 }
 
 

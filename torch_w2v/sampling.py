@@ -144,7 +144,7 @@ class BatchSampler:
         self.negative = negative
         self.shrink_windows = shrink_windows
         self.batch_size = batch_size
-        self.device = device
+        self.device = torch.device(device)
         self.generator = generator
         self.chunk_tokens = chunk_tokens
 
@@ -153,9 +153,16 @@ class BatchSampler:
         for ids, sentence, raw_words in corpus.chunks(self.chunk_tokens):
             yield from self._chunk_batches(ids, sentence, raw_words)
 
+    def _to_device(self, array):
+        """A host array as an int64 tensor on the device; to a GPU through pinned memory, so the
+        copy runs asynchronously."""
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            tensor = tensor.pin_memory()
+        return tensor.to(self.device, dtype=torch.int64, non_blocking=True)
+
     def _chunk_batches(self, ids, sentence, raw_words):
-        ids = torch.from_numpy(ids).to(self.device, dtype=torch.int64, non_blocking=True)
-        sentence = torch.from_numpy(sentence).to(self.device, non_blocking=True)
+        ids, sentence = self._to_device(ids), self._to_device(sentence)
         ids, sentence = subsample(ids, sentence, self.keep_prob, self.generator)
         n = ids.shape[0]
         if self.shrink_windows and self.window > 1:

@@ -40,7 +40,8 @@ def _check_finite(loss: float, epoch: int, lr: float, batch_size: int) -> None:
 
 
 def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=None,
-               kernel=None, callbacks=(), owner=None, progress=False):
+               kernel=None, callbacks=(), owner=None, progress=False, start_epoch=1,
+               words_done=0, history=(), checkpoint=None):
     """Train ``model`` with SGD for ``epochs`` passes over ``corpus``.
 
     Parameters
@@ -61,6 +62,11 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
         Passed to the callbacks as their first argument.
     progress : bool
         Show a tqdm bar with words/s and the running loss.
+    start_epoch, words_done, history
+        Where a resumed run starts: the first epoch to train, the raw words already trained
+        (for the learning-rate schedule) and the earlier epochs' history.
+    checkpoint : callable, optional
+        ``checkpoint(epochs_done, words_done, history)``, called at the end of every epoch.
 
     Returns
     -------
@@ -69,15 +75,14 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
         (raw words), ``seconds``, ``words_per_sec``, ``lr`` (at the epoch's end).
     """
     total_words = corpus.raw_words * epochs
-    history = []
-    words_done = 0
+    history = list(history)
     lr = alpha
     for cb in callbacks:
         cb.on_train_begin(owner)
-    bar = tqdm(total=total_words, unit="word", unit_scale=True, disable=not progress,
-               dynamic_ncols=True, leave=True)
+    bar = tqdm(total=total_words, initial=words_done, unit="word", unit_scale=True,
+               disable=not progress, dynamic_ncols=True, leave=True)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(start_epoch, epochs + 1):
             for cb in callbacks:
                 cb.on_epoch_begin(owner, epoch)
             device = model.input_vectors.device
@@ -114,6 +119,8 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
                     "seconds": seconds, "words_per_sec": epoch_words / max(seconds, 1e-9),
                     "lr": lr}
             history.append(logs)
+            if checkpoint is not None:
+                checkpoint(epoch, words_done, history)
             logger.info("epoch %d/%d: loss %.4f, %d words, %.0f words/s, lr %.6f",
                         epoch, epochs, loss, epoch_words, logs["words_per_sec"], lr)
             for cb in callbacks:

@@ -1,0 +1,194 @@
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import joblib
+import numpy as np
+import pytest
+
+import torch_w2v
+from torch_w2v import TorchWord2Vec
+from torch_w2v.checkpoints import CHECKPOINT_NAME
+
+FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512, workers=1)
+
+
+@pytest.fixture
+def fitted(corpus):
+    return TorchWord2Vec(**FAST).fit(corpus)
+
+
+def _same(a, b):
+    assert a.wv.index_to_key == b.wv.index_to_key
+    assert np.array_equal(a.wv.vectors, b.wv.vectors)
+    assert np.array_equal(a.output_vectors_, b.output_vectors_)
+    assert np.array_equal(a.vocab_.counts, b.vocab_.counts)
+    assert [int(a.wv.get_vecattr(w, "count")) for w in a.wv.index_to_key[:5]] == \
+        [int(b.wv.get_vecattr(w, "count")) for w in b.wv.index_to_key[:5]]
+
+
+@pytest.mark.parametrize("name", ["model.npz", "sub/dir/model.npz"])
+def test_save_load_round_trip_is_exact(fitted, tmp_path, name):
+    path = tmp_path / name
+    fitted.save(str(path))
+    loaded = torch_w2v.load(str(path))
+    _same(fitted, loaded)
+    assert loaded.history_ == fitted.history_
+    assert loaded.get_params() == {**fitted.get_params()}
+    assert loaded.transform(fitted.wv.index_to_key[:2]).shape == (2, 16)
+
+
+def test_loading_never_unpickles(fitted, tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    fitted.save(str(path))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle used while loading")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    torch_w2v.load(str(path))
+
+
+def test_crash_mid_write_keeps_previous_file(fitted, tmp_path, monkeypatch):
+    import torch_w2v.persist as persist
+
+    path = tmp_path / "model.npz"
+    fitted.save(str(path))
+    before = path.read_bytes()
+
+    def crash(buffer, **arrays):
+        buffer.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(persist.np, "savez", crash)
+    with pytest.raises(KeyboardInterrupt):
+        fitted.save(str(path))
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary left behind
+
+
+def test_crash_while_writing_file_leaves_no_partial(fitted, tmp_path, monkeypatch):
+    import torch_w2v.persist as persist
+
+    path = tmp_path / "model.npz"
+    real_open = persist.smart_open
+
+    class Dying:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            raise OSError("disk full")
+
+    monkeypatch.setattr(persist, "smart_open", lambda p, mode, **kw: Dying(real_open(p, mode, **kw)))
+    with pytest.raises(OSError, match="disk full"):
+        fitted.save(str(path))
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty"])
+def test_damaged_files_are_refused_clearly(fitted, tmp_path, damage):
+    path = tmp_path / "model.npz"
+    fitted.save(str(path))
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "garbage":
+        data = bytearray(b"not a model at all" * 10)
+    else:
+        data = bytearray()
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="model file|checksum"):
+        torch_w2v.load(str(path))
+
+
+def test_altered_content_with_valid_zip_fails_checksum(fitted, tmp_path):
+    path = tmp_path / "model.npz"
+    fitted.save(str(path))
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    arrays["input_vectors"] = arrays["input_vectors"] + 1
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="checksum"):
+        torch_w2v.load(str(path))
+
+
+def test_estimator_pickles_with_joblib(fitted, tmp_path):
+    joblib.dump(fitted, tmp_path / "est.joblib")
+    _same(fitted, joblib.load(tmp_path / "est.joblib"))
+
+
+def test_save_before_fit_is_refused(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        TorchWord2Vec().save(str(tmp_path / "m.npz"))
+
+
+def test_checkpoint_written_every_epoch_and_resume_of_finished_run(corpus, tmp_path):
+    est = TorchWord2Vec(**FAST, checkpoint_dir=str(tmp_path)).fit(corpus)
+    assert (tmp_path / CHECKPOINT_NAME).exists()
+    again = TorchWord2Vec(**FAST, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
+    _same(est, again)  # nothing left to train: the checkpoint is the result
+    assert again.history_ == est.history_
+
+
+def test_resume_checks_parameters_and_corpus(corpus, tmp_path):
+    TorchWord2Vec(**FAST, checkpoint_dir=str(tmp_path)).fit(corpus)
+    with pytest.raises(ValueError, match="other parameters.*window"):
+        TorchWord2Vec(**{**FAST, "window": 2}, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
+    with pytest.raises(ValueError, match="another corpus"):
+        TorchWord2Vec(**FAST, checkpoint_dir=str(tmp_path)).fit(corpus[:100], resume=True)
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        TorchWord2Vec(**FAST).fit(corpus, resume=True)
+
+
+_TRAIN_SCRIPT = """
+import sys, time
+from torch_w2v import TorchWord2Vec, Callback
+sys.path.insert(0, {tests!r})
+from conftest import zipf_corpus
+
+class Slow(Callback):
+    def on_epoch_end(self, estimator, epoch, logs):
+        print("epoch", epoch, flush=True)
+        time.sleep(0.5)
+
+corpus = zipf_corpus(n_sentences=3000)
+TorchWord2Vec(**{params!r}, checkpoint_dir={ckpt!r}, callbacks=[Slow()]).fit(corpus)
+"""
+
+
+def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
+    from conftest import zipf_corpus
+
+    params = {**FAST, "epochs": 4}
+    ckpt = str(tmp_path / "ckpt")
+    script = _TRAIN_SCRIPT.format(tests=os.path.dirname(__file__), params=params, ckpt=ckpt)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # kill it once two epochs are checkpointed, during the third
+        if line.strip() == "epoch 2":
+            time.sleep(0.6)
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    corpus = zipf_corpus(n_sentences=3000)
+    resumed = TorchWord2Vec(**params, checkpoint_dir=ckpt).fit(corpus, resume=True)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3, 4]
+    uninterrupted = TorchWord2Vec(**params).fit(corpus)
+    _same(resumed, uninterrupted)
+    assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in uninterrupted.history_]

@@ -1,0 +1,119 @@
+"""Saving and loading fitted estimators and per-epoch checkpoints, through :mod:`.persist`.
+
+A checkpoint is a model file plus the training state needed to continue exactly: the epochs
+done, the raw words trained (the learning-rate schedule), the random generator's state and the
+output table. Resuming checks that the corpus vocabulary and the training parameters are those
+of the interrupted run.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+
+from .persist import load_state, save_state
+from .vocab import Vocabulary
+
+__all__ = ["save_model", "load_model", "save", "latest", "restore", "CHECKPOINT_NAME"]
+
+logger = logging.getLogger("torch_w2v")
+
+CHECKPOINT_NAME = "checkpoint.npz"
+# parameters that do not change what is trained
+_FREE_PARAMS = {"callbacks", "trim_rule", "progress", "workers", "checkpoint_dir", "device"}
+
+
+def _stored_params(estimator) -> dict:
+    return {k: v for k, v in estimator.get_params().items() if k not in ("callbacks", "trim_rule")}
+
+
+def _document(estimator, vocab, history, corpus_words) -> dict:
+    from . import __version__
+
+    return {"params": _stored_params(estimator), "words": list(vocab.index_to_key),
+            "history": history, "corpus_words": int(corpus_words), "version": __version__}
+
+
+def save_model(path, estimator) -> None:
+    """Write a fitted estimator (see :meth:`TorchWord2Vec.save`)."""
+    arrays = {"input_vectors": estimator.wv_.vectors,
+              "output_vectors": estimator.output_vectors_,
+              "counts": estimator.vocab_.counts}
+    save_state(path, arrays, _document(estimator, estimator.vocab_, estimator.history_,
+                                       estimator.corpus_words_))
+
+
+def load_model(path, cls):
+    """Read a model file into a new fitted ``cls`` instance, on the CPU."""
+    arrays, doc = load_state(path)
+    words = doc["words"]
+    for name in ("input_vectors", "output_vectors"):
+        if arrays[name].shape != (len(words), doc["params"]["vector_size"]):
+            raise ValueError(f"{path}: {name} has shape {arrays[name].shape}, expected "
+                             f"({len(words)}, {doc['params']['vector_size']})")
+    estimator = cls(**doc["params"])
+    estimator._set_fitted(Vocabulary(words, arrays["counts"]), arrays["input_vectors"],
+                          arrays["output_vectors"], doc["history"], doc["corpus_words"],
+                          torch.device("cpu"))
+    return estimator
+
+
+def save(directory, estimator, vocab, model, generator, epochs_done, words_done, history,
+         corpus_words) -> None:
+    """Write the checkpoint of a run at the end of epoch ``epochs_done``."""
+    arrays = {"input_vectors": model.input_vectors.detach().cpu().numpy(),
+              "output_vectors": model.output_vectors.detach().cpu().numpy(),
+              "counts": vocab.counts,
+              "rng_state": generator.get_state().numpy()}
+    doc = _document(estimator, vocab, history, corpus_words)
+    doc.update(epochs_done=epochs_done, words_done=words_done,
+               generator_device=str(generator.device))
+    os.makedirs(directory, exist_ok=True)
+    save_state(os.path.join(directory, CHECKPOINT_NAME), arrays, doc)
+
+
+def latest(directory, estimator, vocab):
+    """The checkpoint in ``directory`` as ``(arrays, document)``, or None if there is none.
+
+    Raises
+    ------
+    ValueError
+        If ``directory`` is None, or the checkpoint belongs to another corpus or parameters.
+    """
+    if not directory:
+        raise ValueError("fit(resume=True) needs checkpoint_dir to say where the checkpoint is")
+    path = os.path.join(directory, CHECKPOINT_NAME)
+    if not os.path.exists(path):
+        logger.info("no checkpoint in %s: training from the start", directory)
+        return None
+    arrays, doc = load_state(path)
+    ours = {k: v for k, v in _stored_params(estimator).items() if k not in _FREE_PARAMS}
+    theirs = {k: v for k, v in doc["params"].items() if k not in _FREE_PARAMS}
+    changed = sorted(k for k in ours if ours[k] != theirs.get(k))
+    if changed:
+        raise ValueError(f"the checkpoint in {directory} was made with other parameters "
+                         f"({', '.join(f'{k}={theirs.get(k)!r}' for k in changed)}); resume with "
+                         "those, or use another checkpoint_dir")
+    if doc["words"] != list(vocab.index_to_key) or not np.array_equal(arrays["counts"],
+                                                                      vocab.counts):
+        raise ValueError(f"the checkpoint in {directory} was made on another corpus (its "
+                         "vocabulary differs); resume on the same corpus")
+    return arrays, doc
+
+
+def restore(checkpoint, model, generator) -> dict:
+    """Load a checkpoint's tables and generator state; returns the loop's starting point."""
+    arrays, doc = checkpoint
+    with torch.no_grad():
+        model.input_vectors.copy_(torch.from_numpy(arrays["input_vectors"]))
+        model.output_vectors.copy_(torch.from_numpy(arrays["output_vectors"]))
+    if doc["generator_device"] == str(generator.device):
+        generator.set_state(torch.from_numpy(arrays["rng_state"]))
+    else:
+        logger.warning("checkpoint made on %s, resumed on %s: the random streams differ from an "
+                       "uninterrupted run", doc["generator_device"], generator.device)
+    logger.info("resuming after epoch %d", doc["epochs_done"])
+    return {"start_epoch": doc["epochs_done"] + 1, "words_done": doc["words_done"],
+            "history": doc["history"]}

@@ -1,0 +1,85 @@
+"""Model files that loading can never execute code from.
+
+A model file is a NumPy ``.npz`` archive (loaded with ``allow_pickle=False``) holding the two
+embedding tables, the word counts, and one JSON document (parameters, words, history, training
+state, format version) with a SHA-256 digest of everything else. Writes are atomic; a truncated
+or altered file is refused with a ``ValueError``. Callables (``callbacks``, ``trim_rule``) are
+code and are never stored: pass them again after loading.
+
+Examples
+--------
+>>> import os, tempfile
+>>> from gensim.test.utils import common_texts
+>>> from torch_w2v import TorchWord2Vec
+>>> est = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False).fit(common_texts)
+>>> path = os.path.join(tempfile.mkdtemp(), "model.npz")
+>>> est.save(path)
+>>> again = TorchWord2Vec.load(path)
+>>> bool((again.wv.vectors == est.wv.vectors).all())
+True
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+
+import numpy as np
+from smart_open import open as smart_open
+
+from .io import atomic_path
+
+__all__ = ["save_state", "load_state", "FORMAT"]
+
+FORMAT = "torch_w2v-model-1"
+
+
+def _digest(arrays: dict, document: dict) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(name.encode())
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(json.dumps({k: v for k, v in document.items() if k != "sha256"},
+                        sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def save_state(path, arrays: dict, document: dict) -> None:
+    """Write the numeric ``arrays`` (name → ndarray) and the JSON-able ``document`` atomically."""
+    document = {**document, "format": FORMAT}
+    document["sha256"] = _digest(arrays, document)
+    buffer = io.BytesIO()
+    meta = np.frombuffer(json.dumps(document).encode("utf-8"), dtype=np.uint8)
+    np.savez(buffer, meta=meta, **arrays)
+    with atomic_path(path) as tmp, smart_open(tmp, "wb", compression="disable") as out:
+        out.write(buffer.getvalue())
+
+
+def load_state(path) -> tuple:
+    """Read a file written by :func:`save_state`; returns ``(arrays, document)``.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a torch_w2v model, is truncated, or its content does not match its
+        digest.
+    """
+    with smart_open(path, "rb", compression="disable") as f:
+        raw = f.read()
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
+            document = json.loads(bytes(archive["meta"]).decode("utf-8"))
+            arrays = {name: archive[name] for name in archive.files if name != "meta"}
+    except (zipfile.BadZipFile, KeyError, EOFError, OSError, UnicodeDecodeError,
+            json.JSONDecodeError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable torch_w2v model file (truncated, altered, or "
+                         f"another format): {type(err).__name__}: {err}") from None
+    if document.get("format") != FORMAT:
+        raise ValueError(f"{path} has format {document.get('format')!r}; this version of "
+                         f"torch_w2v reads {FORMAT!r}")
+    if document.get("sha256") != _digest(arrays, document):
+        raise ValueError(f"{path} does not match its checksum: the file was altered or damaged")
+    return arrays, document
