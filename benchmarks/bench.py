@@ -4,7 +4,8 @@ Each training runs in its own process (so peak RSS is that trainer's alone), bot
 the same corpus file (``fit(corpus_file=...)`` / ``Word2Vec(corpus_file=...)``, both streaming),
 and they alternate for ``--rounds`` rounds. Reported: the median of the per-round words/s ratios
 (torch_w2v / gensim), each trainer's median words/s and peak RSS, and quality (analogy,
-WordSim353, SimLex-999) on real text.
+WordSim353, SimLex-999) on real text. Round r uses seed 1 + r for both trainers, so quality is a
+mean over seeds (on small corpora one seed's WordSim353 can move by 0.04).
 
     python benchmarks/bench.py                                   # gensim's Wikipedia sample
     python benchmarks/bench.py --corpus ../shared/corpora/dev_abc_webtext.txt.gz
@@ -41,6 +42,18 @@ def wiki_sample_file(directory: Path) -> Path:
     target = directory / "wiki-sample-pieces.txt"
     if not target.exists():
         _write_lines(target, SentencePieces(wiki_sample()))
+    return target
+
+
+def prepared_file(directory: Path, source: str) -> Path:
+    """``source`` (any smart_open path) as plain text with lines cut at 10,000 tokens: gensim's
+    corpus_file mode reads neither compressed files nor longer lines."""
+    from torch_w2v.corpus import CorpusFile
+    from torch_w2v.evaluate import SentencePieces
+
+    target = directory / (Path(source).name.split(".")[0] + "-pieces.txt")
+    if not target.exists():
+        _write_lines(target, SentencePieces(CorpusFile(source)))
     return target
 
 
@@ -156,8 +169,9 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
     words = count_tokens(corpus_file)
     runs = {t: [] for t in trainers}
     for r in range(rounds):
-        for trainer in trainers:
-            run = run_once(trainer, corpus_file, params, quality and r == rounds - 1, tmp)
+        for trainer in trainers:  # round r uses seed 1 + r for both: quality is a seed average
+            run = run_once(trainer, corpus_file, {**params, "seed": params["seed"] + r}, quality,
+                           tmp)
             run["words_per_sec"] = words * params["epochs"] / run["seconds"]
             runs[trainer].append(run)
             print(f"[{name}] round {r + 1}/{rounds} {trainer}: {run['words_per_sec']:,.0f} "
@@ -165,13 +179,18 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
     summary = {}
     for trainer, trainer_runs in runs.items():
         last = trainer_runs[-1]
+        # quality varies from run to run (several threads, small corpora): mean over rounds
+        scores = {k: statistics.mean(r[k] for r in trainer_runs)
+                  for k in ("analogy", "wordsim353", "simlex999") if k in last}
         summary[trainer] = {
             "words_per_sec": statistics.median(r["words_per_sec"] for r in trainer_runs),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in trainer_runs),
             "rss_after_imports_mb": statistics.median(r["rss_after_imports_mb"]
                                                       for r in trainer_runs),
             "vocab_size": last["vocab_size"],
-            **{k: last[k] for k in ("analogy", "wordsim353", "simlex999") if k in last},
+            **scores,
+            **{f"{k}_range": [min(r[k] for r in trainer_runs), max(r[k] for r in trainer_runs)]
+               for k in scores},
         }
     result = {"name": name, "corpus_file": str(corpus_file), "words": words, "params": params,
               "rounds": rounds, "summary": summary, "runs": runs}
@@ -184,7 +203,7 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
 
 
 def markdown(results) -> str:
-    lines = ["| corpus | tokens | trainer | words/s | ratio vs gensim | peak RSS MB "
+    lines = ["| corpus | tokens | trainer | words/s (median) | ratio vs gensim | peak RSS MB "
              "(after imports) | vocab | analogy | WS353 | SimLex |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
@@ -265,7 +284,7 @@ def main(argv=None) -> int:
                 path = synthetic_file(out / "corpora", int(float(n)), int(float(v)))
                 jobs.append((f"zipf {int(float(n)):,} tok / {int(float(v)):,} words", path, False))
     elif args.corpus:
-        jobs.append((Path(args.corpus).name, Path(args.corpus), True))
+        jobs.append((Path(args.corpus).name, prepared_file(out / "corpora", args.corpus), True))
     else:
         jobs.append(("gensim wiki sample", wiki_sample_file(out / "corpora"), True))
     results = [benchmark(name, path, params, args.rounds, quality, trainers, out)

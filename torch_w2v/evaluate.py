@@ -104,8 +104,8 @@ def _timed_fit(train):
 def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params) -> dict:
     """Train torch_w2v and gensim's Word2Vec with the same parameters on the same corpus.
 
-    The trainers alternate for ``rounds`` rounds; speed is the median over rounds, quality comes
-    from the last round. Both see the corpus through :class:`SentencePieces` (gensim would cut
+    The trainers alternate for ``rounds`` rounds; speed is the median over rounds, quality the
+    mean over rounds (with several workers both trainers vary from run to run). Both see the corpus through :class:`SentencePieces` (gensim would cut
     sentences longer than 10,000 tokens), and both are timed from the corpus to trained vectors
     (vocabulary building included).
 
@@ -136,19 +136,23 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
         "gensim": lambda: Word2Vec(corpus, **gensim_params(estimator)).wv,
     }
     seconds = {name: [] for name in trainers}
-    vectors = {}
+    scores = {name: [] for name in trainers}
+    vocab_size = {}
     for _ in range(rounds):
         for name, train in trainers.items():
             with _quiet_gensim():
-                vectors[name], elapsed = _timed_fit(train)
+                wv, elapsed = _timed_fit(train)
             seconds[name].append(elapsed)
+            scores[name].append(evaluate(wv))
+            vocab_size[name] = len(wv)
     words = sum(len(s) for s in corpus)
     total = words * estimator.epochs
     results = {}
-    for name, wv in vectors.items():
+    for name in trainers:
         median = statistics.median(seconds[name])
+        quality = {k: statistics.mean(s[k] for s in scores[name]) for k in scores[name][0]}
         results[name] = {"seconds": median, "words_per_sec": total / median,
-                         "vocab_size": len(wv), **evaluate(wv),
+                         "vocab_size": vocab_size[name], **quality,
                          "seconds_all": seconds[name]}
     return {
         "corpus": corpus_name, "words": words, "rounds": rounds,
@@ -162,11 +166,11 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
 def format_comparison(result: dict) -> str:
     """The comparison as a plain-text table (markdown-compatible)."""
     rows = [("train seconds (median)", "seconds", "{:.2f}"),
-            ("words/s", "words_per_sec", "{:,.0f}"),
+            ("words/s (median)", "words_per_sec", "{:,.0f}"),
             ("vocabulary", "vocab_size", "{:,}"),
-            ("analogy accuracy", "analogy", "{:.4f}"),
-            ("WordSim353 Spearman", "wordsim353", "{:.4f}"),
-            ("SimLex-999 Spearman", "simlex999", "{:.4f}")]
+            ("analogy accuracy (mean)", "analogy", "{:.4f}"),
+            ("WordSim353 Spearman (mean)", "wordsim353", "{:.4f}"),
+            ("SimLex-999 Spearman (mean)", "simlex999", "{:.4f}")]
     names = list(result["results"])
     lines = [f"corpus: {result['corpus']} ({result['words']:,} tokens), "
              f"epochs {result['params']['epochs']}, rounds {result['rounds']}",
