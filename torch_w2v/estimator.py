@@ -66,8 +66,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     trim_rule : callable, optional
         ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
     batch_size : int, optional
-        (Context, centre) pairs handed to one step. Default: 32768 for the fused CPU step, 8192
-        for the batched step on CPU, 262144 on CUDA.
+        (Context, centre) pairs handed to one step. Default: 32768 for the fused CPU step; for
+        the batched step, corpus tokens / 64 (many steps per epoch), at most 8192 on CPU and
+        262144 on CUDA.
     step : {"auto", "fused", "batched"}, default "auto"
         How a batch is trained. ``"fused"``: a compiled CPU op updates each centre word's block
         in place, block after block (word2vec's sequential SGD within a block; compiled on first
@@ -228,7 +229,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
 
     def _train(self, vocab, corpus, device, checkpoint=None):
         kernel = _resolve_step(self.step, device)
-        batch_size = self.batch_size or _default_batch_size(kernel, device)
+        batch_size = self.batch_size or _default_batch_size(kernel, device, corpus.raw_words)
         init_generator = torch.Generator().manual_seed(self.seed)
         model = SkipGramNS(len(vocab), self.vector_size, generator=init_generator).to(device)
         sampler = BatchSampler(
@@ -339,10 +340,14 @@ def _resolve_step(step, device):
     return kernel
 
 
-def _default_batch_size(kernel, device) -> int:
-    if device.type == "cuda":
-        return 262_144
-    return 32_768 if kernel is not None else 8_192
+def _default_batch_size(kernel, device, corpus_words: int) -> int:
+    """Pairs per step. The fused step updates block by block, so its batch only sizes the
+    threads' work. The batched step takes one summed step per batch: it needs many steps per
+    epoch (a batch of at most corpus_words / 64 pairs) as well as big batches to be fast."""
+    if kernel is not None:
+        return 32_768
+    largest = 262_144 if device.type == "cuda" else 8_192
+    return max(1_024, min(largest, corpus_words // 64))
 
 
 def _stderr_is_terminal() -> bool:

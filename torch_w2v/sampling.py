@@ -132,12 +132,13 @@ class BatchSampler:
         Noise distribution (:func:`torch_w2v.vocab.noise_distribution`).
     window, negative, shrink_windows, batch_size
         As in :class:`torch_w2v.TorchWord2Vec`; ``batch_size`` counts centre words.
-    chunk_tokens : int
-        Tokens windowed at once; bounds memory at about ``chunk_tokens * 2W * 9`` bytes.
+    chunk_tokens : int, optional
+        Tokens windowed at once (default: 65,536 or twice ``batch_size``, whichever is more);
+        memory for sampling is about 100 bytes a chunk token.
     """
 
     def __init__(self, keep_prob, noise, *, window, negative, shrink_windows, batch_size,
-                 device, generator, chunk_tokens=1 << 16):
+                 device, generator, chunk_tokens=None):
         self.keep_prob = torch.as_tensor(keep_prob, dtype=torch.float32, device=device)
         self.noise = NoiseSampler(noise, device)
         self.window = window
@@ -146,7 +147,8 @@ class BatchSampler:
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.generator = generator
-        self.chunk_tokens = chunk_tokens
+        # a batch never spans chunks: a chunk must hold a batch's worth of centres
+        self.chunk_tokens = chunk_tokens or max(1 << 16, 2 * batch_size)
 
     def epoch(self, corpus):
         """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus`)."""
