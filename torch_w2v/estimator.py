@@ -17,7 +17,7 @@ from . import checkpoints
 from .params import resolve_device, validate_params
 from .sampling import BatchSampler
 from .train import train_sgns
-from .vocab import build_vocab, count_words, keep_probabilities, noise_distribution
+from .vocab import build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution
 
 __all__ = ["TorchWord2Vec"]
 
@@ -186,19 +186,76 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         """
         validate_params(self.get_params())
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        vocab, total_words = self._build_vocab(sentences)
-        if corpus_file is None:  # held as int32 ids: 4 bytes a token, read once
-            corpus = encode_corpus(sentences, vocab.key_to_index)
-        else:  # re-read every epoch: memory bounded by a chunk
-            corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words)
-        device = resolve_device(self.device)
+        counter, total_words = self._count_words(sentences)
+        vocab = build_vocab(counter, self.min_count, self.max_final_vocab, self.trim_rule,
+                            self.sorted_vocab)
+        if len(vocab) == 0:
+            raise ValueError(
+                f"the vocabulary is empty: no word occurs min_count={self.min_count} times "
+                f"(the most frequent occurs {max(counter.values())} times); "
+                "lower min_count or give a larger corpus"
+            )
+        del counter
         checkpoint = checkpoints.latest(self.checkpoint_dir, self, vocab) if resume else None
+        return self._fit_vocab(sentences, corpus_file is not None, vocab, total_words,
+                               checkpoint=checkpoint)
+
+    def partial_fit(self, X=None, y=None, *, corpus_file=None):
+        """Train further on more text, keeping the vectors learnt so far.
+
+        Policy (gensim's ``build_vocab(update=True)`` + ``train``, made explicit):
+
+        - known words keep their vectors and ids, and add the new text's counts to theirs;
+        - words the new text holds ``min_count`` times (or ``trim_rule`` keeps) join the
+          vocabulary, appended after the known words (so the vocabulary is no longer sorted by
+          frequency overall), with fresh input vectors and zero output vectors;
+        - subsampling and noise distributions are recomputed from the summed counts;
+        - the new text is trained for ``epochs`` epochs, the learning rate decaying again from
+          ``alpha`` to ``min_alpha``; random streams are seeded by ``seed`` and the number of
+          epochs already trained, so the result is reproducible.
+
+        Unfitted, it is :meth:`fit`. ``history_`` gets the new epochs, ``run`` counting the calls.
+
+        Parameters
+        ----------
+        X, y, corpus_file
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "wv_"):
+            return self.fit(X, corpus_file=corpus_file)
+        validate_params(self.get_params())
+        sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
+        counter, total_words = self._count_words(sentences)
+        vocab = grow_vocab(self.vocab_, counter, self.min_count, self.trim_rule)
+        del counter
+        return self._fit_vocab(sentences, corpus_file is not None, vocab, total_words,
+                               previous=self)
+
+    def _fit_vocab(self, sentences, streaming, vocab, total_words, checkpoint=None,
+                   previous=None):
+        if streaming:  # re-read every epoch: memory bounded by a chunk
+            corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words)
+        else:  # held as int32 ids: 4 bytes a token, read once
+            corpus = encode_corpus(sentences, vocab.key_to_index)
+            if not len(corpus.ids):
+                raise ValueError("no word of this text is in the vocabulary: nothing to train")
+        device = resolve_device(self.device)
         threads = torch.get_num_threads()
         torch.set_num_threads(self.workers or os.cpu_count() or 1)
         try:
-            model, history = self._train(vocab, corpus, device, checkpoint)
+            model, history = self._train(vocab, corpus, device, checkpoint, previous)
         finally:
             torch.set_num_threads(threads)
+        run = 0
+        if previous is not None:
+            run = previous.history_[-1].get("run", 0) + 1 if previous.history_ else 1
+        history = [dict(h, run=h.get("run", run)) for h in history]
+        if previous is not None:
+            history = list(previous.history_) + history
         self._set_fitted(vocab, model.input_vectors.detach().cpu().numpy(),
                          model.output_vectors.detach().cpu().numpy(), history,
                          corpus.raw_words, device)
@@ -212,32 +269,32 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.wv_ = to_keyed_vectors(vocab, input_vectors)
         self.output_vectors_ = output_vectors
 
-    def _build_vocab(self, sentences):
+    def _count_words(self, sentences):
+        """Word counts of a validated corpus, and its token count."""
         counter, total, _ = count_words(checked_sentences(sentences), self.max_vocab_size)
         if total == 0:
             raise ValueError("the corpus is empty: it holds no tokens to train on")
         check_tokens(counter)
-        vocab = build_vocab(counter, self.min_count, self.max_final_vocab, self.trim_rule,
-                            self.sorted_vocab)
-        if len(vocab) == 0:
-            raise ValueError(
-                f"the vocabulary is empty: no word occurs min_count={self.min_count} times "
-                f"(the most frequent occurs {max(counter.values())} times); "
-                "lower min_count or give a larger corpus"
-            )
-        return vocab, total
+        return counter, total
 
-    def _train(self, vocab, corpus, device, checkpoint=None):
+    def _train(self, vocab, corpus, device, checkpoint=None, previous=None):
         kernel = _resolve_step(self.step, device)
         batch_size = self.batch_size or _default_batch_size(kernel, device, corpus.raw_words)
-        init_generator = torch.Generator().manual_seed(self.seed)
-        model = SkipGramNS(len(vocab), self.vector_size, generator=init_generator).to(device)
+        seed = self.seed + (len(previous.history_) if previous is not None else 0)
+        init_generator = torch.Generator().manual_seed(seed)
+        model = SkipGramNS(len(vocab), self.vector_size, generator=init_generator)
+        if previous is not None:  # continued training: the known words' rows carry over
+            known = len(previous.vocab_)
+            with torch.no_grad():
+                model.input_vectors[:known] = torch.from_numpy(previous.wv_.vectors)
+                model.output_vectors[:known] = torch.from_numpy(previous.output_vectors_)
+        model = model.to(device)
         sampler = BatchSampler(
             keep_probabilities(vocab.counts, self.sample),
             noise_distribution(vocab.counts, self.ns_exponent),
             window=self.window, negative=self.negative, shrink_windows=self.shrink_windows,
             batch_size=batch_size, device=device,
-            generator=torch.Generator(device).manual_seed(self.seed),
+            generator=torch.Generator(device).manual_seed(seed),
         )
         state = {"start_epoch": 1, "words_done": 0, "history": []}
         if checkpoint is not None:

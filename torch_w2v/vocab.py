@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
 
-__all__ = ["Vocabulary", "count_words", "build_vocab", "keep_probabilities", "noise_distribution"]
+__all__ = ["Vocabulary", "count_words", "build_vocab", "grow_vocab", "keep_probabilities",
+           "noise_distribution"]
 
 
 @dataclass
@@ -139,6 +140,34 @@ def build_vocab(
         order = np.lexsort((-np.arange(len(counts)), -counts))
         words, counts = [words[i] for i in order], counts[order]
     return Vocabulary(words, counts)
+
+
+def grow_vocab(vocab: Vocabulary, counter: Counter, min_count: int = 5,
+               trim_rule: Optional[Callable] = None) -> Vocabulary:
+    """The vocabulary after more text: continued training's policy.
+
+    Known words keep their ids and add the new text's counts to theirs. Unknown words join when
+    the new text alone holds them ``min_count`` times (or ``trim_rule`` keeps them); they are
+    appended after the known words, most frequent first, so old ids never change.
+
+    Examples
+    --------
+    >>> old = Vocabulary(["a", "b"], [10, 5])
+    >>> new = grow_vocab(old, Counter({"b": 1, "c": 3, "d": 1}), min_count=2)
+    >>> new.index_to_key, new.counts.tolist()
+    (['a', 'b', 'c'], [10, 6, 3])
+    """
+    counts = vocab.counts.copy()
+    unseen = Counter()
+    for word, count in counter.items():
+        index = vocab.key_to_index.get(word)
+        if index is None:
+            unseen[word] = count
+        else:
+            counts[index] += count
+    added = build_vocab(unseen, min_count, None, trim_rule, sorted_vocab=True)
+    return Vocabulary(list(vocab.index_to_key) + added.index_to_key,
+                      np.concatenate([counts, added.counts]))
 
 
 def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""Continued training (partial_fit) and determinism across save / load / continue."""
+import numpy as np
+import pytest
+
+import torch_w2v
+from torch_w2v import TorchWord2Vec
+
+from conftest import zipf_corpus
+
+FAST = dict(vector_size=16, min_count=2, epochs=2, progress=False, batch_size=512, workers=1)
+
+
+@pytest.fixture
+def first():
+    return zipf_corpus(n_sentences=300, vocab=150, seed=0)
+
+
+@pytest.fixture
+def more():
+    extra = zipf_corpus(n_sentences=200, vocab=150, seed=1)
+    return [s + ["newword", "newword", "rareword"] for s in extra]
+
+
+def test_partial_fit_keeps_vectors_and_adds_new_words(first, more):
+    est = TorchWord2Vec(**FAST).fit(first)
+    old_words = list(est.wv.index_to_key)
+    old_counts = est.vocab_.counts.copy()
+    before = est.wv.vectors.copy()
+    est.partial_fit(more)
+    assert est.wv.index_to_key[: len(old_words)] == old_words  # old ids unchanged
+    assert "newword" in est.wv and "rareword" in est.wv  # 200 occurrences each >= min_count
+    assert est.wv.key_to_index["newword"] >= len(old_words)
+    from collections import Counter
+
+    added = Counter(w for s in more for w in s)
+    for i, word in enumerate(old_words[:20]):
+        assert est.vocab_.counts[i] == old_counts[i] + added[word]
+    assert int(est.wv.get_vecattr("newword", "count")) == added["newword"]
+    assert est.wv.vectors.shape == (len(est.vocab_), 16) == est.output_vectors_.shape
+    assert not np.array_equal(est.wv.vectors[: len(old_words)], before)  # trained further
+    assert [h["run"] for h in est.history_] == [0, 0, 1, 1]
+
+
+def test_partial_fit_new_words_need_min_count_in_new_text(first):
+    est = TorchWord2Vec(**FAST).fit(first)
+    est.partial_fit(first[:50] + [["once", "w0", "w1"]])
+    assert "once" not in est.wv
+
+
+def test_partial_fit_on_unfitted_is_fit(first):
+    a = TorchWord2Vec(**FAST).partial_fit(first)
+    b = TorchWord2Vec(**FAST).fit(first)
+    assert np.array_equal(a.wv.vectors, b.wv.vectors)
+
+
+def test_partial_fit_with_only_unknown_rare_words_is_a_clear_error(first):
+    est = TorchWord2Vec(**FAST).fit(first)
+    with pytest.raises(ValueError, match="nothing to train"):
+        est.partial_fit([["zzz", "yyy"]])
+
+
+def test_continue_is_reproducible_and_survives_save_load(first, more, tmp_path):
+    a = TorchWord2Vec(**FAST).fit(first)
+    a.save(str(tmp_path / "a.npz"))
+    a.partial_fit(more)
+    b = TorchWord2Vec(**FAST).fit(first).partial_fit(more)
+    c = torch_w2v.load(str(tmp_path / "a.npz")).set_params(progress=False).partial_fit(more)
+    for other in (b, c):
+        assert other.wv.index_to_key == a.wv.index_to_key
+        assert np.array_equal(other.wv.vectors, a.wv.vectors)
+        assert np.array_equal(other.output_vectors_, a.output_vectors_)
