@@ -192,3 +192,31 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
     uninterrupted = TorchWord2Vec(**params).fit(corpus)
     _same(resumed, uninterrupted)
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in uninterrupted.history_]
+
+
+def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch):
+    import torch_w2v.checkpoints as checkpoints
+    from conftest import zipf_corpus
+
+    corpus = zipf_corpus(n_sentences=8000)  # 240k tokens: four sampling chunks an epoch
+    params = {**FAST, "epochs": 2, "checkpoint_every": 100_000}
+    real_save = checkpoints.save
+    seen = []
+
+    def save_then_die(*args):
+        real_save(*args)
+        position = args[5]
+        seen.append((position.epoch, position.chunks_done))
+        if position.epoch == 2 and position.chunks_done > 0:
+            raise KeyboardInterrupt("killed right after a mid-epoch checkpoint")
+
+    monkeypatch.setattr(checkpoints, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus)
+    assert (1, 2) in seen or (1, 3) in seen  # checkpoints inside epoch 1 too
+    monkeypatch.setattr(checkpoints, "save", real_save)
+    resumed = TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
+    uninterrupted = TorchWord2Vec(**params).fit(corpus)
+    _same(resumed, uninterrupted)
+    for a, b in zip(resumed.history_, uninterrupted.history_):
+        assert (a["loss"], a["pairs"], a["words"]) == (b["loss"], b["pairs"], b["words"])

@@ -1,19 +1,22 @@
 """Saving and loading fitted estimators and per-epoch checkpoints, through :mod:`.persist`.
 
-A checkpoint is a model file plus the training state needed to continue exactly: the epochs
-done, the raw words trained (the learning-rate schedule), the random generator's state and the
-output table. Resuming checks that the corpus vocabulary and the training parameters are those
+A checkpoint is a model file plus the training state needed to continue exactly: where the run
+stands (epoch, chunks of it trained, raw words trained for the learning-rate schedule, the
+epoch's loss so far) and the random generator's state. Checkpoints are taken at chunk
+boundaries, where every random draw for what was trained has been made. Resuming checks that the corpus vocabulary and the training parameters are those
 of the interrupted run.
 """
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 
 import numpy as np
 import torch
 
 from .persist import load_state, save_state
+from .train import Position
 from .vocab import Vocabulary
 
 __all__ = ["save_model", "load_model", "save", "latest", "restore", "CHECKPOINT_NAME"]
@@ -22,7 +25,8 @@ logger = logging.getLogger("torch_w2v")
 
 CHECKPOINT_NAME = "checkpoint.npz"
 # parameters that do not change what is trained
-_FREE_PARAMS = {"callbacks", "trim_rule", "progress", "workers", "checkpoint_dir", "device"}
+_FREE_PARAMS = {"callbacks", "trim_rule", "progress", "workers", "checkpoint_dir", "device",
+                "checkpoint_every"}
 
 
 def _stored_params(estimator) -> dict:
@@ -60,15 +64,14 @@ def load_model(path, cls):
     return estimator
 
 
-def save(directory, estimator, vocab, model, generator, epochs_done, words_done, history,
-         corpus_words) -> None:
-    """Write the checkpoint of a run at the end of epoch ``epochs_done``."""
+def save(directory, estimator, vocab, model, generator, position, corpus_words) -> None:
+    """Write the checkpoint of a run standing at ``position`` (a :class:`.train.Position`)."""
     arrays = {"input_vectors": model.input_vectors.detach().cpu().numpy(),
               "output_vectors": model.output_vectors.detach().cpu().numpy(),
               "counts": vocab.counts,
               "rng_state": generator.get_state().numpy()}
-    doc = _document(estimator, vocab, history, corpus_words)
-    doc.update(epochs_done=epochs_done, words_done=words_done,
+    doc = _document(estimator, vocab, position.history, corpus_words)
+    doc.update(position={k: v for k, v in asdict(position).items() if k != "history"},
                generator_device=str(generator.device))
     os.makedirs(directory, exist_ok=True)
     save_state(os.path.join(directory, CHECKPOINT_NAME), arrays, doc)
@@ -103,8 +106,8 @@ def latest(directory, estimator, vocab):
     return arrays, doc
 
 
-def restore(checkpoint, model, generator) -> dict:
-    """Load a checkpoint's tables and generator state; returns the loop's starting point."""
+def restore(checkpoint, model, generator) -> Position:
+    """Load a checkpoint's tables and generator state; returns where the loop starts."""
     arrays, doc = checkpoint
     with torch.no_grad():
         model.input_vectors.copy_(torch.from_numpy(arrays["input_vectors"]))
@@ -114,6 +117,7 @@ def restore(checkpoint, model, generator) -> dict:
     else:
         logger.warning("checkpoint made on %s, resumed on %s: the random streams differ from an "
                        "uninterrupted run", doc["generator_device"], generator.device)
-    logger.info("resuming after epoch %d", doc["epochs_done"])
-    return {"start_epoch": doc["epochs_done"] + 1, "words_done": doc["words_done"],
-            "history": doc["history"]}
+    position = Position(**doc["position"], history=doc["history"])
+    logger.info("resuming in epoch %d after %d chunks (%d words trained)", position.epoch,
+                position.chunks_done, position.words_done)
+    return position

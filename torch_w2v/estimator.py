@@ -91,6 +91,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     checkpoint_dir : str, optional
         Save a checkpoint (``checkpoint.npz``, atomically) there at the end of every epoch;
         ``fit(..., resume=True)`` continues from it after an interruption.
+    checkpoint_every : int, optional
+        Also checkpoint within epochs, every this many raw corpus words (at the next sampling
+        chunk boundary, every 65,536 or more tokens).
 
     Attributes
     ----------
@@ -132,7 +135,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                  min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
                  sorted_vocab=True, trim_rule=None, batch_size=None, step="auto",
                  update_cap=256, device="auto",
-                 callbacks=(), progress=None, checkpoint_dir=None):
+                 callbacks=(), progress=None, checkpoint_dir=None, checkpoint_every=None):
         self.vector_size = vector_size
         self.window = window
         self.min_count = min_count
@@ -156,6 +159,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.callbacks = callbacks
         self.progress = progress
         self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -296,21 +300,22 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             batch_size=batch_size, device=device,
             generator=torch.Generator(device).manual_seed(seed),
         )
-        state = {"start_epoch": 1, "words_done": 0, "history": []}
+        position = None
         if checkpoint is not None:
-            state = checkpoints.restore(checkpoint, model, sampler.generator)
+            position = checkpoints.restore(checkpoint, model, sampler.generator)
         save = None
         if self.checkpoint_dir:
-            def save(epochs_done, words_done, history):
+            def save(position):
                 checkpoints.save(self.checkpoint_dir, self, vocab, model, sampler.generator,
-                                 epochs_done, words_done, history, corpus.raw_words)
+                                 position, corpus.raw_words)
         progress = self.progress
         if progress is None:
             progress = _stderr_is_terminal()
         history = train_sgns(model, sampler, corpus, epochs=self.epochs, alpha=self.alpha,
                              min_alpha=self.min_alpha, update_cap=self.update_cap,
                              kernel=kernel, callbacks=self.callbacks, owner=self,
-                             progress=progress, checkpoint=save, **state)
+                             progress=progress, position=position, checkpoint=save,
+                             checkpoint_every=self.checkpoint_every)
         return model, history
 
     # -- persistence ---------------------------------------------------------------------------

@@ -108,6 +108,7 @@ _CHECKS = {
     "callbacks": _callbacks,
     "progress": _optional_bool,
     "checkpoint_dir": _optional_path,
+    "checkpoint_every": _int(1, allow_none=True),
 }
 
 

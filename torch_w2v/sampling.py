@@ -45,6 +45,9 @@ class Batch:
         False for noise words equal to the centre word (skipped, as word2vec does).
     raw_words : int
         Raw corpus words this batch accounts for (drives the learning-rate schedule).
+    chunk_end : bool
+        Last batch of its sampling chunk: every random draw for the chunk is made, so a
+        checkpoint taken here resumes exactly.
     """
 
     contexts: torch.Tensor
@@ -52,6 +55,7 @@ class Batch:
     targets: torch.Tensor
     target_mask: torch.Tensor
     raw_words: int
+    chunk_end: bool = False
 
 
 def subsample(ids, sentence, keep_prob, generator):
@@ -150,10 +154,13 @@ class BatchSampler:
         # a batch never spans chunks: a chunk must hold a batch's worth of centres
         self.chunk_tokens = chunk_tokens or max(1 << 16, 2 * batch_size)
 
-    def epoch(self, corpus):
-        """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus`)."""
-        for ids, sentence, raw_words in corpus.chunks(self.chunk_tokens):
-            yield from self._chunk_batches(ids, sentence, raw_words)
+    def epoch(self, corpus, skip_chunks: int = 0):
+        """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus` or
+        :class:`StreamingCorpus`), leaving out its first ``skip_chunks`` chunks (a resumed run
+        has trained them) without drawing random numbers for them."""
+        for index, (ids, sentence, raw_words) in enumerate(corpus.chunks(self.chunk_tokens)):
+            if index >= skip_chunks:
+                yield from self._chunk_batches(ids, sentence, raw_words)
 
     def _to_device(self, array):
         """A host array as an int64 tensor on the device; to a GPU through pinned memory, so the
@@ -189,10 +196,10 @@ class BatchSampler:
         total = sum(piece[1].shape[0] for piece in pieces)
         if not total:  # an empty chunk still reports its words to the schedule
             empty = torch.empty((0, 1), dtype=torch.int64, device=self.device)
-            yield Batch(empty, empty.bool(), empty, empty.bool(), raw_words)
+            yield Batch(empty, empty.bool(), empty, empty.bool(), raw_words, chunk_end=True)
             return
         done = 0
-        for _, centres, contexts, mask in pieces:
+        for index, (_, centres, contexts, mask) in enumerate(pieces):
             centre_ids = ids[centres]
             noise = self.noise((centre_ids.shape[0], self.negative), self.generator)
             targets = torch.cat([centre_ids.unsqueeze(1), noise], 1)  # (c, 1 + K)
@@ -200,4 +207,5 @@ class BatchSampler:
             target_mask[:, 0] = True
             words = (raw_words * (done + centres.shape[0])) // total - (raw_words * done) // total
             done += centres.shape[0]
-            yield Batch(contexts, mask, targets, target_mask, words)
+            yield Batch(contexts, mask, targets, target_mask, words,
+                        chunk_end=index == len(pieces) - 1)

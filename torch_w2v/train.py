@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["linear_lr", "train_sgns"]
+__all__ = ["linear_lr", "train_sgns", "Position"]
 
 logger = logging.getLogger("torch_w2v")
 
@@ -39,16 +40,34 @@ def _check_finite(loss: float, epoch: int, lr: float, batch_size: int) -> None:
         )
 
 
+@dataclass
+class Position:
+    """Where a run stands: what a checkpoint stores and where a resumed run starts.
+
+    ``epoch`` is the epoch in progress (or the next to start) and ``chunks_done`` how many of its
+    sampling chunks are trained; the ``epoch_*`` fields accumulate that epoch's loss accounting.
+    """
+
+    epoch: int = 1
+    chunks_done: int = 0
+    words_done: int = 0
+    epoch_words: int = 0
+    epoch_loss: float = 0.0
+    epoch_pairs: int = 0
+    epoch_seconds: float = 0.0
+    history: list = field(default_factory=list)
+
+
 def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=None,
-               kernel=None, callbacks=(), owner=None, progress=False, start_epoch=1,
-               words_done=0, history=(), checkpoint=None):
+               kernel=None, callbacks=(), owner=None, progress=False, position=None,
+               checkpoint=None, checkpoint_every=None):
     """Train ``model`` with SGD for ``epochs`` passes over ``corpus``.
 
     Parameters
     ----------
     model : torch_w2v.model.SkipGramNS
     sampler : torch_w2v.sampling.BatchSampler
-    corpus : torch_w2v.corpus.EncodedCorpus
+    corpus : torch_w2v.corpus.EncodedCorpus or StreamingCorpus
     epochs : int
     alpha, min_alpha : float
         Learning rate decays linearly between them over all raw words of all epochs.
@@ -62,11 +81,12 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
         Passed to the callbacks as their first argument.
     progress : bool
         Show a tqdm bar with words/s and the running loss.
-    start_epoch, words_done, history
-        Where a resumed run starts: the first epoch to train, the raw words already trained
-        (for the learning-rate schedule) and the earlier epochs' history.
+    position : Position, optional
+        Where a resumed run starts (default: the beginning).
     checkpoint : callable, optional
-        ``checkpoint(epochs_done, words_done, history)``, called at the end of every epoch.
+        ``checkpoint(position)``, called at the end of every epoch and, with
+        ``checkpoint_every``, at the first chunk boundary after every ``checkpoint_every`` raw
+        words.
 
     Returns
     -------
@@ -74,24 +94,26 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
         One entry per epoch: ``epoch``, ``loss`` (mean SGNS loss per pair), ``pairs``, ``words``
         (raw words), ``seconds``, ``words_per_sec``, ``lr`` (at the epoch's end).
     """
+    pos = position or Position()
     total_words = corpus.raw_words * epochs
-    history = list(history)
     lr = alpha
+    next_checkpoint = _next_multiple(pos.words_done, checkpoint_every)
     for cb in callbacks:
         cb.on_train_begin(owner)
-    bar = tqdm(total=total_words, initial=words_done, unit="word", unit_scale=True,
+    bar = tqdm(total=total_words, initial=pos.words_done, unit="word", unit_scale=True,
                disable=not progress, dynamic_ncols=True, leave=True)
+    device = model.input_vectors.device
     try:
-        for epoch in range(start_epoch, epochs + 1):
-            for cb in callbacks:
-                cb.on_epoch_begin(owner, epoch)
-            device = model.input_vectors.device
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            pairs = torch.zeros((), dtype=torch.int64, device=device)
-            start = last_refresh = time.perf_counter()
-            epoch_words = 0
-            for batch in sampler.epoch(corpus):
-                lr = linear_lr(alpha, min_alpha, words_done / total_words)
+        while pos.epoch <= epochs:
+            epoch = pos.epoch
+            if pos.chunks_done == 0:
+                for cb in callbacks:
+                    cb.on_epoch_begin(owner, epoch)
+            loss_sum = torch.tensor(pos.epoch_loss, dtype=torch.float64, device=device)
+            pairs = torch.tensor(pos.epoch_pairs, dtype=torch.int64, device=device)
+            start = last_refresh = time.perf_counter() - pos.epoch_seconds
+            for batch in sampler.epoch(corpus, skip_chunks=pos.chunks_done):
+                lr = linear_lr(alpha, min_alpha, pos.words_done / total_words)
                 if kernel is None:
                     batch_loss, batch_pairs = model.sgd_step(
                         batch.contexts, batch.context_mask, batch.targets, batch.target_mask, lr,
@@ -102,31 +124,45 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
                         batch.target_mask, lr)
                 loss_sum += batch_loss
                 pairs += batch_pairs
-                words_done += batch.raw_words
-                epoch_words += batch.raw_words
+                pos.words_done += batch.raw_words
+                pos.epoch_words += batch.raw_words
                 if progress:
                     bar.update(batch.raw_words)
                     now = time.perf_counter()
                     if now - last_refresh > _PROGRESS_REFRESH_SECONDS:
                         last_refresh = now
-                        bar.set_postfix(epoch=epoch, loss=f"{loss_sum.item() / max(pairs.item(), 1):.4f}",
-                                        lr=f"{lr:.5f}", refresh=False)
+                        bar.set_postfix(epoch=epoch, lr=f"{lr:.5f}", refresh=False,
+                                        loss=f"{loss_sum.item() / max(pairs.item(), 1):.4f}")
+                if batch.chunk_end:
+                    pos.chunks_done += 1
+                    if checkpoint is not None and next_checkpoint is not None \
+                            and pos.words_done >= next_checkpoint:
+                        pos.epoch_loss, pos.epoch_pairs = loss_sum.item(), int(pairs.item())
+                        pos.epoch_seconds = time.perf_counter() - start
+                        checkpoint(pos)
+                        next_checkpoint = _next_multiple(pos.words_done, checkpoint_every)
             seconds = time.perf_counter() - start
             n_pairs = int(pairs.item())
             loss = loss_sum.item() / max(n_pairs, 1)
             _check_finite(loss, epoch, lr, sampler.batch_size)
-            logs = {"epoch": epoch, "loss": loss, "pairs": n_pairs, "words": epoch_words,
-                    "seconds": seconds, "words_per_sec": epoch_words / max(seconds, 1e-9),
+            logs = {"epoch": epoch, "loss": loss, "pairs": n_pairs, "words": pos.epoch_words,
+                    "seconds": seconds, "words_per_sec": pos.epoch_words / max(seconds, 1e-9),
                     "lr": lr}
-            history.append(logs)
+            pos.history.append(logs)
+            pos.epoch, pos.chunks_done, pos.epoch_words = epoch + 1, 0, 0
+            pos.epoch_loss, pos.epoch_pairs, pos.epoch_seconds = 0.0, 0, 0.0
             if checkpoint is not None:
-                checkpoint(epoch, words_done, history)
+                checkpoint(pos)
             logger.info("epoch %d/%d: loss %.4f, %d words, %.0f words/s, lr %.6f",
-                        epoch, epochs, loss, epoch_words, logs["words_per_sec"], lr)
+                        epoch, epochs, loss, logs["words"], logs["words_per_sec"], lr)
             for cb in callbacks:
                 cb.on_epoch_end(owner, epoch, logs)
     finally:
         bar.close()
     for cb in callbacks:
-        cb.on_train_end(owner, history)
-    return history
+        cb.on_train_end(owner, pos.history)
+    return pos.history
+
+
+def _next_multiple(words_done: int, every):
+    return None if not every else (words_done // every + 1) * every
