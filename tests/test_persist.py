@@ -30,11 +30,11 @@ def _same(a, b):
         [int(b.wv.get_vecattr(w, "count")) for w in b.wv.index_to_key[:5]]
 
 
-@pytest.mark.parametrize("name", ["model.npz", "sub/dir/model.npz"])
+@pytest.mark.parametrize("name", ["model.npz", "sub/dir/model.npz", "file://model.npz"])
 def test_save_load_round_trip_is_exact(fitted, tmp_path, name):
-    path = tmp_path / name
-    fitted.save(str(path))
-    loaded = torch_w2v.load(str(path))
+    path = f"file://{tmp_path / name[7:]}" if name.startswith("file://") else str(tmp_path / name)
+    fitted.save(path)
+    loaded = torch_w2v.load(path)
     _same(fitted, loaded)
     assert loaded.history_ == fitted.history_
     assert loaded.get_params() == {**fitted.get_params()}
