@@ -26,25 +26,37 @@ def test_train_then_evaluate(corpus_file, tmp_path):
     assert done.returncode == 0, done.stderr
     kv = KeyedVectors.load_word2vec_format(str(out), binary=True)
     assert kv.vector_size == 12 and len(kv) > 50
-    shown = _run("evaluate", str(out))
+    shown = _run("evaluate", str(out), "--sections", "--json", str(tmp_path / "e.json"))
     assert shown.returncode == 0, shown.stderr
-    assert str(out) in shown.stdout and "analogy" in shown.stdout
+    for label in (str(out), "questions-words.txt", "wordsim353.tsv", "simlex999.txt", "section"):
+        assert label in shown.stdout
+    import json
+
+    assert json.loads((tmp_path / "e.json").read_text())[0]["vocab_size"] == len(kv)
+    picture = tmp_path / "words.png"
+    words = kv.index_to_key[:5]
+    drawn = _run("plot", str(out), *words, "-o", str(picture))
+    assert drawn.returncode == 0, drawn.stderr
+    assert picture.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_compare_prints_side_by_side_table(corpus_file, tmp_path):
     done = _run("compare", str(corpus_file), "--epochs", "1", "--min-count", "2",
-                "--json", str(tmp_path / "r.json"))
+                "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"))
     assert done.returncode == 0, done.stderr
     for label in ("torch_w2v", "gensim", "words/s", "analogy", "WordSim353", "SimLex-999",
                   "speed ratio"):
         assert label in done.stdout
     assert (tmp_path / "r.json").read_text().startswith("{")
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("args,needle", [
     (("train", "/no/such/file.txt", "-o", "x.txt"), "No such file"),
     (("evaluate", "/no/such/vectors.txt"), "No such file"),
     (("train", "{corpus}", "-o", "x.txt", "--negative", "0"), "negative"),
+    (("evaluate", "{corpus}"), "not a word2vec"),
+    (("train", "{corpus}", "-o", "x.txt", "--no-such-option"), "unrecognized arguments"),
 ])
 def test_errors_are_one_line_and_nonzero(args, needle, corpus_file, tmp_path):
     args = [a.replace("{corpus}", str(corpus_file)) for a in args]
@@ -56,6 +68,6 @@ def test_errors_are_one_line_and_nonzero(args, needle, corpus_file, tmp_path):
 def test_help_lists_every_command():
     done = _run("--help")
     assert done.returncode == 0
-    for command in ("compare", "train", "evaluate"):
+    for command in ("compare", "train", "evaluate", "plot"):
         assert command in done.stdout
     assert "--negative" in _run("train", "--help").stdout

@@ -1,9 +1,10 @@
 """``torch-w2v``: train, evaluate and compare with gensim from the shell.
 
     torch-w2v compare                       # torch_w2v vs gensim on gensim's Wikipedia sample
-    torch-w2v compare corpus.txt.gz --rounds 3 --json result.json
-    torch-w2v train corpus.txt.gz -o vectors.txt --epochs 10
-    torch-w2v evaluate vectors.txt other.bin
+    torch-w2v compare corpus.txt.gz --rounds 3 --json result.json --plot result.png
+    torch-w2v train corpus.txt.gz -o vectors.txt --epochs 10 --model model.npz
+    torch-w2v evaluate vectors.txt other.bin --sections
+    torch-w2v plot vectors.txt king queen man woman -o words.png
 """
 from __future__ import annotations
 
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--rounds", type=int, default=1,
                          help="alternating rounds; speed is the median (default: 1)")
     compare.add_argument("--json", metavar="PATH", help="also write the result as JSON")
+    compare.add_argument("--plot", metavar="PNG", help="also plot words/s, quality and loss "
+                                                       "(needs matplotlib: torch_w2v[plot])")
     _add_estimator_flags(compare)
 
     train = sub.add_parser("train", help="train vectors and save them in word2vec format",
@@ -100,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("-o", "--output", required=True, help="where to write the vectors")
     train.add_argument("--binary", action="store_true", help="write word2vec binary format")
     train.add_argument("--vocab-output", metavar="PATH", help="also write 'word count' lines")
+    train.add_argument("--model", metavar="PATH",
+                       help="also save the whole model (torch_w2v.load reads it back)")
     _add_estimator_flags(train)
 
     evaluate = sub.add_parser("evaluate", help="score word2vec-format vector files",
@@ -107,6 +112,25 @@ def build_parser() -> argparse.ArgumentParser:
                                           "binary, detected) on analogies (questions-words) "
                                           "and WordSim353 / SimLex-999.")
     evaluate.add_argument("vectors", nargs="+", help="word2vec-format files")
+    evaluate.add_argument("--analogies", metavar="PATH", action="append",
+                          help="analogy file in questions-words.txt format (repeatable; "
+                               "default: gensim's questions-words.txt)")
+    evaluate.add_argument("--pairs", metavar="PATH", action="append",
+                          help="tab-separated 'word word score' file (repeatable; default: "
+                               "WordSim353 and SimLex-999)")
+    evaluate.add_argument("--restrict-vocab", type=int, default=300_000, metavar="N",
+                          help="only the N most frequent words count (default: 300000)")
+    evaluate.add_argument("--sections", action="store_true",
+                          help="also print per-section analogy accuracy")
+    evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+    plot = sub.add_parser("plot", help="draw chosen words' vectors in 2-D (PCA)",
+                          description="Project chosen words' vectors onto their first two "
+                                      "principal components and save a labelled scatter plot "
+                                      "(needs matplotlib: pip install 'torch_w2v[plot]').")
+    plot.add_argument("vectors", help="a word2vec-format file")
+    plot.add_argument("words", nargs="+", help="the words to draw (at least two)")
+    plot.add_argument("-o", "--output", required=True, help="PNG file to write")
     return parser
 
 
@@ -129,6 +153,10 @@ def _run_compare(args) -> None:
         from .io import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(result, indent=2, default=str))
+    if args.plot:
+        from .plots import plot_comparison
+
+        print(f"plot: {plot_comparison(result, args.plot)}")
 
 
 def _run_train(args) -> None:
@@ -139,40 +167,62 @@ def _run_train(args) -> None:
     from .io import save_word2vec_format
 
     save_word2vec_format(est.wv, args.output, binary=args.binary, fvocab=args.vocab_output)
+    if args.model:
+        est.save(args.model)
     last = est.history_[-1]
     print(f"{len(est.wv):,} words x {est.wv.vector_size} dims -> {args.output} "
           f"(final loss {last['loss']:.4f})")
 
 
 def _load_vectors(path):
+    """A word2vec text or binary file (the format is detected)."""
+    import os
+
     from gensim.models import KeyedVectors
 
-    try:
-        return KeyedVectors.load_word2vec_format(path, binary=False)
-    except (UnicodeDecodeError, ValueError):
-        return KeyedVectors.load_word2vec_format(path, binary=True)
+    if not os.path.exists(path) and "://" not in path:
+        raise FileNotFoundError(f"No such file: {path}")
+    for binary in (False, True):
+        try:
+            return KeyedVectors.load_word2vec_format(path, binary=binary)
+        except (UnicodeDecodeError, ValueError, EOFError, IndexError):
+            continue
+    raise ValueError(f"{path} is not a word2vec text or binary vector file")
 
 
 def _run_evaluate(args) -> None:
-    from .evaluate import evaluate
+    from .evaluate import evaluate_all
 
-    print("| vectors | words | analogy | wordsim353 | simlex999 |")
-    print("|---|---|---|---|---|")
+    reports = []
     for path in args.vectors:
-        kv = _load_vectors(path)
-        s = evaluate(kv)
-        print(f"| {path} | {len(kv):,} | {s['analogy']:.4f} | {s['wordsim353']:.4f} "
-              f"| {s['simlex999']:.4f} |")
+        report = evaluate_all(_load_vectors(path), name=path, analogies=args.analogies,
+                              word_pairs=args.pairs, restrict_vocab=args.restrict_vocab)
+        reports.append(report)
+        print(report)
+        if args.sections:
+            print(report.sections_table())
+        print()
+    if args.json:
+        from .io import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps([r.to_dict() for r in reports], indent=2))
+
+
+def _run_plot(args) -> None:
+    from .plots import plot_words
+
+    print(f"plot: {plot_words(_load_vectors(args.vectors), args.words, args.output)}")
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("torch_w2v").setLevel(logging.INFO)
-    runners = {"compare": _run_compare, "train": _run_train, "evaluate": _run_evaluate}
+    runners = {"compare": _run_compare, "train": _run_train, "evaluate": _run_evaluate,
+               "plot": _run_plot}
     try:
         runners[args.command](args)
-    except (ValueError, TypeError, OSError, KeyError) as err:
+    except (ValueError, TypeError, OSError, KeyError, ImportError) as err:
         print(f"torch-w2v {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -10,17 +10,25 @@ Examples
 >>> wv = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False).fit(common_texts).wv
 >>> sorted(evaluate(wv))
 ['analogy', 'simlex999', 'wordsim353']
+>>> report = evaluate_all(wv, name="tiny")
+>>> report.analogies[0].total, round(report.analogies[0].oov_share, 2)
+(0, 1.0)
 """
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 import time
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from gensim.test.utils import datapath
 
-__all__ = ["evaluate", "compare", "format_comparison", "gensim_params", "SentencePieces"]
+__all__ = ["evaluate", "evaluate_all", "evaluate_analogies", "evaluate_word_pairs", "Evaluation",
+           "AnalogyResult", "WordPairResult", "compare", "format_comparison", "gensim_params",
+           "SentencePieces"]
 
 ANALOGIES = "questions-words.txt"
 WORD_PAIRS = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
@@ -39,8 +47,123 @@ def _quiet_gensim():
         log.setLevel(level)
 
 
+@dataclass
+class AnalogyResult:
+    """Analogy accuracy, overall and per section, as gensim computes it.
+
+    ``oov_share`` is the share of questions skipped because a word is outside the vocabulary
+    (or outside its ``restrict_vocab`` most frequent words).
+    """
+
+    path: str
+    accuracy: float
+    correct: int
+    total: int
+    oov_share: float
+    sections: list = field(default_factory=list)  # dicts: section, correct, total, accuracy
+
+
+@dataclass
+class WordPairResult:
+    """Correlation of the vectors' cosine similarities with human judgements."""
+
+    path: str
+    pearson: float
+    spearman: float
+    oov_share: float
+
+
+def _count_questions(path) -> int:
+    with open(path, encoding="utf-8") as lines:
+        return sum(1 for line in lines if line.strip() and not line.startswith(":"))
+
+
+def evaluate_analogies(kv, path=None, restrict_vocab: int = 300_000,
+                       case_insensitive: bool = True) -> AnalogyResult:
+    """Accuracy on an analogy file in word2vec's ``questions-words.txt`` format (the default),
+    computed by gensim's ``evaluate_word_analogies`` with the same arguments."""
+    path = str(path or datapath(ANALOGIES))
+    with _quiet_gensim():
+        accuracy, sections = kv.evaluate_word_analogies(
+            path, restrict_vocab=restrict_vocab, case_insensitive=case_insensitive)
+    rows = [{"section": sec["section"], "correct": len(sec["correct"]),
+             "total": len(sec["correct"]) + len(sec["incorrect"])}
+            for sec in sections if sec["section"] != "Total accuracy"]
+    for row in rows:
+        row["accuracy"] = row["correct"] / row["total"] if row["total"] else float("nan")
+    correct = sum(r["correct"] for r in rows)
+    total = sum(r["total"] for r in rows)
+    questions = _count_questions(path)
+    return AnalogyResult(path, float(accuracy), correct, total,
+                         1 - total / questions if questions else float("nan"), rows)
+
+
+def evaluate_word_pairs(kv, path=None, restrict_vocab: int = 300_000,
+                        case_insensitive: bool = True) -> WordPairResult:
+    """Pearson and Spearman correlation on a tab-separated ``word word score`` file (default
+    WordSim353), by gensim's ``evaluate_word_pairs``; NaN where no pair is in the vocabulary."""
+    path = str(path or datapath(WORD_PAIRS["wordsim353"]))
+    try:
+        with _quiet_gensim():
+            pearson, spearman, oov = kv.evaluate_word_pairs(
+                path, restrict_vocab=restrict_vocab, case_insensitive=case_insensitive)
+        return WordPairResult(path, float(pearson[0]), float(spearman[0]), float(oov) / 100)
+    except ValueError:  # no pair of the set is in the vocabulary
+        return WordPairResult(path, float("nan"), float("nan"), 1.0)
+
+
+@dataclass
+class Evaluation:
+    """Analogy and word-pair results for one set of vectors; prints as a table, serialises to
+    JSON (:meth:`to_json`)."""
+
+    name: str
+    vocab_size: int
+    analogies: list = field(default_factory=list)   # AnalogyResult
+    word_pairs: list = field(default_factory=list)  # WordPairResult
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def __str__(self) -> str:
+        lines = [f"{self.name} ({self.vocab_size:,} words)",
+                 "| benchmark | score | measure | out of vocabulary |", "|---|---|---|---|"]
+        for a in self.analogies:
+            lines.append(f"| {Path(a.path).name} | {a.accuracy:.4f} | accuracy "
+                         f"({a.correct}/{a.total}) | {a.oov_share:.1%} |")
+        for p in self.word_pairs:
+            lines.append(f"| {Path(p.path).name} | {p.spearman:.4f} | Spearman "
+                         f"(Pearson {p.pearson:.4f}) | {p.oov_share:.1%} |")
+        return "\n".join(lines)
+
+    def sections_table(self) -> str:
+        """Per-section analogy accuracy, one table per analogy file."""
+        lines = []
+        for a in self.analogies:
+            lines += [f"{Path(a.path).name}", "| section | accuracy | correct / total |",
+                      "|---|---|---|"]
+            lines += [f"| {r['section']} | {r['accuracy']:.4f} | {r['correct']}/{r['total']} |"
+                      for r in a.sections]
+        return "\n".join(lines)
+
+
+def evaluate_all(kv, name: str = "vectors", analogies=None, word_pairs=None,
+                 restrict_vocab: int = 300_000, case_insensitive: bool = True) -> Evaluation:
+    """Every benchmark on ``kv``: by default questions-words.txt, WordSim353 and SimLex-999
+    (the sets gensim ships); pass paths to use your own files in the same formats."""
+    analogies = list(analogies) if analogies is not None else [datapath(ANALOGIES)]
+    word_pairs = (list(word_pairs) if word_pairs is not None
+                  else [datapath(f) for f in WORD_PAIRS.values()])
+    kw = {"restrict_vocab": restrict_vocab, "case_insensitive": case_insensitive}
+    return Evaluation(name, len(kv), [evaluate_analogies(kv, p, **kw) for p in analogies],
+                      [evaluate_word_pairs(kv, p, **kw) for p in word_pairs])
+
+
 def evaluate(kv, restrict_vocab: int = 300_000) -> dict:
-    """Analogy accuracy and word-similarity correlations of ``kv``.
+    """The three headline scores of ``kv`` as a flat dict.
 
     Returns
     -------
@@ -50,16 +173,9 @@ def evaluate(kv, restrict_vocab: int = 300_000) -> dict:
         float in the same units gensim reports; NaN where no item of a set is in the
         vocabulary.
     """
-    with _quiet_gensim():
-        analogy, _ = kv.evaluate_word_analogies(datapath(ANALOGIES), restrict_vocab=restrict_vocab)
-        scores = {"analogy": float(analogy)}
-        for name, filename in WORD_PAIRS.items():
-            try:
-                _, spearman, _ = kv.evaluate_word_pairs(datapath(filename),
-                                                        restrict_vocab=restrict_vocab)
-                scores[name] = float(spearman[0])
-            except ValueError:  # no pair of the set is in the vocabulary
-                scores[name] = float("nan")
+    scores = {"analogy": evaluate_analogies(kv, restrict_vocab=restrict_vocab).accuracy}
+    for name, filename in WORD_PAIRS.items():
+        scores[name] = evaluate_word_pairs(kv, datapath(filename), restrict_vocab).spearman
     return scores
 
 
@@ -123,7 +239,8 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
     dict
         ``corpus``, ``words`` (raw tokens), ``params``, ``rounds``, ``results`` (per trainer:
         ``seconds``, ``words_per_sec``, ``vocab_size``, ``analogy``, ``wordsim353``,
-        ``simlex999``, ``seconds_all``) and ``speed_ratio`` (torch_w2v / gensim words/s).
+        ``simlex999``, ``seconds_all``; torch_w2v's also ``history``, its per-epoch loss) and
+        ``speed_ratio`` (torch_w2v / gensim words/s).
     """
     from gensim.models import Word2Vec
 
@@ -131,8 +248,14 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
 
     corpus = SentencePieces(sentences)
     estimator = TorchWord2Vec(**{"progress": False, **params})
+    fitted = {}
+
+    def train_torch_w2v():
+        fitted["torch_w2v"] = TorchWord2Vec(**estimator.get_params()).fit(corpus)
+        return fitted["torch_w2v"].wv
+
     trainers = {
-        "torch_w2v": lambda: TorchWord2Vec(**estimator.get_params()).fit(corpus).wv,
+        "torch_w2v": train_torch_w2v,
         "gensim": lambda: Word2Vec(corpus, **gensim_params(estimator)).wv,
     }
     seconds = {name: [] for name in trainers}
@@ -154,6 +277,7 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
         results[name] = {"seconds": median, "words_per_sec": total / median,
                          "vocab_size": vocab_size[name], **quality,
                          "seconds_all": seconds[name]}
+    results["torch_w2v"]["history"] = fitted["torch_w2v"].history_  # last round's
     return {
         "corpus": corpus_name, "words": words, "rounds": rounds,
         "params": {k: v for k, v in estimator.get_params().items()

@@ -1,0 +1,67 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+from gensim.test.utils import datapath
+
+from torch_w2v.evaluate import (Evaluation, evaluate, evaluate_all, evaluate_analogies,
+                                evaluate_word_pairs)
+
+
+@pytest.fixture(scope="module")
+def kv():
+    """Real vectors gensim ships (300 dims, trained on a text with the analogy words)."""
+    return KeyedVectors.load_word2vec_format(datapath("euclidean_vectors.bin"), binary=True)
+
+
+@pytest.mark.parametrize("restrict", [300_000, 2_000])
+def test_analogies_match_gensim(kv, restrict):
+    ours = evaluate_analogies(kv, restrict_vocab=restrict)
+    score, sections = kv.evaluate_word_analogies(datapath("questions-words.txt"),
+                                                 restrict_vocab=restrict)
+    assert ours.accuracy == pytest.approx(score)
+    by_name = {s["section"]: s for s in sections}
+    for row in ours.sections:
+        assert row["correct"] == len(by_name[row["section"]]["correct"])
+        assert row["total"] == row["correct"] + len(by_name[row["section"]]["incorrect"])
+    total = by_name["Total accuracy"]
+    assert ours.correct == len(total["correct"])
+    assert 0 <= ours.oov_share <= 1
+
+
+@pytest.mark.parametrize("name", ["wordsim353.tsv", "simlex999.txt"])
+def test_word_pairs_match_gensim(kv, name):
+    ours = evaluate_word_pairs(kv, datapath(name))
+    pearson, spearman, oov = kv.evaluate_word_pairs(datapath(name))
+    assert ours.pearson == pytest.approx(pearson[0])
+    assert ours.spearman == pytest.approx(spearman[0])
+    assert ours.oov_share == pytest.approx(oov / 100)
+
+
+def test_custom_files_and_case_handling(kv, tmp_path):
+    words = kv.index_to_key[:4]
+    analogies = tmp_path / "a.txt"
+    analogies.write_text(f": mine\n{words[0]} {words[1]} {words[2]} {words[3]}\n"
+                         f"{words[0].upper()} {words[1]} {words[2]} {words[3]}\nzz yy xx ww\n")
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("".join(f"{a}\t{b}\t{i}\n" for i, (a, b) in
+                             enumerate(zip(kv.index_to_key[:10], kv.index_to_key[10:20]))))
+    report = evaluate_all(kv, name="mine", analogies=[analogies], word_pairs=[pairs])
+    assert report.analogies[0].total == 2  # upper-case folded, the OOV line skipped
+    assert report.analogies[0].oov_share == pytest.approx(1 / 3)
+    assert np.isfinite(report.word_pairs[0].spearman)
+    strict = evaluate_analogies(kv, analogies, case_insensitive=False)
+    assert strict.total == 1
+
+
+def test_evaluation_prints_and_serialises(kv):
+    report = evaluate_all(kv, name="gensim sample")
+    text = str(report)
+    for label in ("gensim sample", "questions-words.txt", "wordsim353.tsv", "simlex999.txt"):
+        assert label in text
+    again = json.loads(report.to_json())
+    assert again["analogies"][0]["accuracy"] == report.analogies[0].accuracy
+    assert "capital-common-countries" in report.sections_table()
+    assert set(evaluate(kv)) == {"analogy", "wordsim353", "simlex999"}
