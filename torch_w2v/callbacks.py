@@ -11,7 +11,14 @@ Examples
 """
 from __future__ import annotations
 
-__all__ = ["Callback"]
+import logging
+
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["Callback", "ValidationLoss", "NearestNeighbours"]
+
+logger = logging.getLogger("torch_w2v")
 
 
 class Callback:
@@ -28,3 +35,69 @@ class Callback:
 
     def on_train_end(self, estimator, history: list):
         """Called once when training ends, with the whole history."""
+
+
+class ValidationLoss(Callback):
+    """Adds ``val_loss`` to each epoch's history: the mean SGNS loss on held-out text, no
+    gradient. Made by ``fit(X, validation=held_out)``; the noise words are drawn from the same
+    seed every epoch, so the numbers compare across epochs."""
+
+    def __init__(self, corpus, sampler):
+        self.corpus = corpus
+        self.sampler = sampler
+        self.seed = sampler.generator.initial_seed()
+
+    def on_epoch_end(self, estimator, epoch, logs):
+        model = estimator.module_
+        self.sampler.generator.manual_seed(self.seed)
+        total = pairs = 0.0
+        with torch.no_grad():
+            for b in self.sampler.epoch(self.corpus):
+                n = b.context_mask.sum()
+                if n:
+                    total += float(model(b.contexts, b.context_mask, b.targets,
+                                         b.target_mask)) * float(n)
+                    pairs += float(n)
+        logs["val_loss"] = total / pairs if pairs else float("nan")
+        logger.info("epoch %d: validation loss %.4f", epoch, logs["val_loss"])
+
+
+class NearestNeighbours(Callback):
+    """After each epoch, the ``topn`` nearest words (cosine) of each of ``words``: added to the
+    history entry (``neighbours``), logged at INFO and printed above the progress bar, so a
+    person can watch the vectors improve (the original tutorial's "test words").
+
+    Examples
+    --------
+    >>> from gensim.test.utils import common_texts
+    >>> from torch_w2v import TorchWord2Vec
+    >>> est = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False,
+    ...                     callbacks=[NearestNeighbours(["graph"], topn=2)]).fit(common_texts)
+    >>> [len(n) for n in est.history_[0]["neighbours"].values()]
+    [2]
+    """
+
+    def __init__(self, words, topn: int = 5):
+        self.words = list(words)
+        self.topn = topn
+
+    def on_epoch_end(self, estimator, epoch, logs):
+        vectors = estimator.module_.input_vectors.detach()
+        unit = vectors / vectors.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        words = estimator.vocab_.index_to_key
+        found = {}
+        for word in self.words:
+            index = estimator.vocab_.key_to_index.get(word)
+            if index is None:
+                continue
+            sims = unit @ unit[index]
+            sims[index] = -2.0
+            top = torch.topk(sims, min(self.topn, len(words) - 1))
+            found[word] = [(words[i], round(float(s), 3)) for s, i in zip(*top)]
+        logs["neighbours"] = found
+        lines = [f"{w}: " + ", ".join(n for n, _ in near) for w, near in found.items()]
+        for line in lines:
+            logger.info("epoch %d neighbours %s", epoch, line)
+        if estimator.progress:
+            for line in lines:
+                tqdm.write(f"  epoch {epoch} | {line}")

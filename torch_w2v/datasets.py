@@ -16,7 +16,7 @@ from gensim.test.utils import datapath
 
 from .corpus import CorpusFile
 
-__all__ = ["WIKI_SAMPLE", "wiki_sample", "cache_dir"]
+__all__ = ["WIKI_SAMPLE", "wiki_sample", "cache_dir", "WikiText"]
 
 WIKI_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
@@ -52,3 +52,51 @@ def wiki_sample() -> CorpusFile:
             os.unlink(tmp)
             raise
     return CorpusFile(target)
+
+
+class WikiText:
+    r"""Sentences from a WikiText-103 / WikiText-2 file (``wiki.train.tokens``, ``.raw`` too),
+    from a local path or any smart_open URL; nothing is downloaded by torch_w2v itself.
+
+    Each paragraph line becomes one token list. Heading lines (`` = Title = ``,
+    `` = = Section = = ``) and blank lines are skipped; the ``@-@``, ``@,@`` and ``@.@`` joiners
+    are glued back (``state @-@ of`` → ``state-of``, ``1 @,@ 000`` → ``1,000``); ``<unk>`` tokens
+    are kept (``keep_unk=False`` drops them).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "wiki.train.tokens")
+    >>> _ = open(path, "w").write(" = Valkyria = \n\n The state @-@ of the art <unk> cost 1 @,@ 000 .\n")
+    >>> list(WikiText(path))
+    [['the', 'state-of', 'the', 'art', '<unk>', 'cost', '1,000', '.']]
+    """
+
+    _JOINERS = ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."))
+
+    def __init__(self, path, lowercase: bool = True, keep_unk: bool = True):
+        self.path = path
+        self.lowercase = lowercase
+        self.keep_unk = keep_unk
+
+    def __iter__(self):
+        from smart_open import open as smart_open
+
+        with smart_open(self.path, "r", encoding="utf-8") as lines:
+            for line in lines:
+                text = line.strip()
+                if not text or (text.startswith("=") and text.endswith("=")):
+                    continue
+                text = f" {text} "
+                for joiner, glue in self._JOINERS:
+                    text = text.replace(joiner, glue)
+                if self.lowercase:
+                    text = text.lower()
+                tokens = text.split()
+                if not self.keep_unk:
+                    tokens = [t for t in tokens if t != "<unk>"]
+                if tokens:
+                    yield tokens
+
+    def __repr__(self) -> str:
+        return f"WikiText({str(self.path)!r})"

@@ -16,8 +16,11 @@ from .model import SkipGramNS
 from . import checkpoints
 from .params import resolve_device, validate_params
 from .sampling import BatchSampler
+from .steps import default_batch_size, make_step, resolve_step
 from .train import train_sgns
-from .vocab import build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution
+from .callbacks import ValidationLoss
+from .vocab import (build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution,
+                    percentile_keep_probabilities)
 
 __all__ = ["TorchWord2Vec"]
 
@@ -91,6 +94,26 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     checkpoint_dir : str, optional
         Save a checkpoint (``checkpoint.npz``, atomically) there at the end of every epoch;
         ``fit(..., resume=True)`` continues from it after an interruption.
+    optimizer : {"sgd", "adam", "sparse_adam"}, default "sgd"
+        ``"sgd"``: word2vec's plain SGD. ``"adam"`` / ``"sparse_adam"``: the original tutorial's
+        recipe, the loss through autograd and ``torch.optim.Adam`` / ``SparseAdam`` (learning rate
+        ``alpha`` decaying to ``min_alpha`` as for SGD; Adam wants a smaller ``alpha``, ~1e-3).
+    max_norm : float, optional
+        Renormalise looked-up rows to at most this norm (``nn.Embedding``'s ``max_norm``); uses
+        the batched or autograd step.
+    subsampling : {"word2vec", "percentile"}, default "word2vec"
+        ``"word2vec"``: keep probability ``(sqrt(c/t) + 1) t / c`` with ``t = sample * total``,
+        dropped tokens removed before windowing. ``"percentile"``: the tutorial's
+        ``sqrt(t / (f + t))`` with ``t`` the ``subsample_percentile``-th percentile of the
+        words' relative frequencies ``f``, drawn independently for each centre and context slot.
+    subsample_percentile : float, default 85
+        ``T`` of the percentile rule.
+    noise_sampler : {"alias", "table"}, default "alias"
+        ``"alias"``: exact draws from ``count ** ns_exponent``. ``"table"``: the tutorial's table
+        of ``noise_table_size`` word ids filled in proportion (every word at least once).
+    noise_table_size : int, default 5,000,000
+    full_windows_only : bool, default False
+        Train only centre words whose whole window lies inside their sentence (the tutorial).
     checkpoint_every : int, optional
         Also checkpoint within epochs, every this many raw corpus words (at the next sampling
         chunk boundary, every 65,536 or more tokens).
@@ -135,7 +158,10 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                  min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
                  sorted_vocab=True, trim_rule=None, batch_size=None, step="auto",
                  update_cap=256, device="auto",
-                 callbacks=(), progress=None, checkpoint_dir=None, checkpoint_every=None):
+                 callbacks=(), progress=None, checkpoint_dir=None, checkpoint_every=None,
+                 optimizer="sgd", max_norm=None, subsampling="word2vec",
+                 subsample_percentile=85.0, noise_sampler="alias", noise_table_size=5_000_000,
+                 full_windows_only=False):
         self.vector_size = vector_size
         self.window = window
         self.min_count = min_count
@@ -160,10 +186,17 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.progress = progress
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.optimizer = optimizer
+        self.max_norm = max_norm
+        self.subsampling = subsampling
+        self.subsample_percentile = subsample_percentile
+        self.noise_sampler = noise_sampler
+        self.noise_table_size = noise_table_size
+        self.full_windows_only = full_windows_only
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def fit(self, X=None, y=None, *, corpus_file=None, resume=False):
+    def fit(self, X=None, y=None, *, corpus_file=None, resume=False, validation=None):
         """Learn word vectors from a corpus.
 
         Parameters
@@ -183,6 +216,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             rest are trained); without a checkpoint, train from the start. The corpus and the
             training parameters must be those of the interrupted run. With ``workers=1`` on CPU
             the result is bit-identical to an uninterrupted run.
+        validation : iterable of list of str, optional
+            Held-out sentences: each epoch's ``history_`` entry gets ``val_loss``, their mean
+            SGNS loss (no gradient; words outside the vocabulary are skipped).
 
         Returns
         -------
@@ -202,7 +238,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         del counter
         checkpoint = checkpoints.latest(self.checkpoint_dir, self, vocab) if resume else None
         return self._fit_vocab(sentences, corpus_file is not None, vocab, total_words,
-                               checkpoint=checkpoint)
+                               checkpoint=checkpoint, validation=validation)
 
     def partial_fit(self, X=None, y=None, *, corpus_file=None):
         """Train further on more text, keeping the vectors learnt so far.
@@ -240,7 +276,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                                previous=self)
 
     def _fit_vocab(self, sentences, streaming, vocab, total_words, checkpoint=None,
-                   previous=None):
+                   previous=None, validation=None):
         if streaming:  # re-read every epoch: memory bounded by a chunk
             corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words)
         else:  # held as int32 ids: 4 bytes a token, read once
@@ -251,7 +287,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         threads = torch.get_num_threads()
         torch.set_num_threads(self.workers or os.cpu_count() or 1)
         try:
-            model, history = self._train(vocab, corpus, device, checkpoint, previous)
+            model, history = self._train(vocab, corpus, device, checkpoint, previous,
+                                         validation)
         finally:
             torch.set_num_threads(threads)
         run = 0
@@ -281,9 +318,24 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         check_tokens(counter)
         return counter, total
 
-    def _train(self, vocab, corpus, device, checkpoint=None, previous=None):
-        kernel = _resolve_step(self.step, device)
-        batch_size = self.batch_size or _default_batch_size(kernel, device, corpus.raw_words)
+    def _sampler(self, vocab, batch_size, device, seed):
+        if self.subsampling == "percentile":
+            keep = percentile_keep_probabilities(vocab.counts, self.subsample_percentile)
+        else:
+            keep = keep_probabilities(vocab.counts, self.sample)
+        return BatchSampler(
+            keep, noise_distribution(vocab.counts, self.ns_exponent),
+            window=self.window, negative=self.negative, shrink_windows=self.shrink_windows,
+            batch_size=batch_size, device=device,
+            generator=torch.Generator(device).manual_seed(seed),
+            subsample_independently=self.subsampling == "percentile",
+            full_windows_only=self.full_windows_only,
+            noise_table_size=self.noise_table_size if self.noise_sampler == "table" else None,
+        )
+
+    def _train(self, vocab, corpus, device, checkpoint=None, previous=None, validation=None):
+        kind, kernel = resolve_step(self.step, self.optimizer, self.max_norm, device)
+        batch_size = self.batch_size or default_batch_size(kind, device, corpus.raw_words)
         seed = self.seed + (len(previous.history_) if previous is not None else 0)
         init_generator = torch.Generator().manual_seed(seed)
         model = SkipGramNS(len(vocab), self.vector_size, generator=init_generator)
@@ -293,13 +345,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                 model.input_vectors[:known] = torch.from_numpy(previous.wv_.vectors)
                 model.output_vectors[:known] = torch.from_numpy(previous.output_vectors_)
         model = model.to(device)
-        sampler = BatchSampler(
-            keep_probabilities(vocab.counts, self.sample),
-            noise_distribution(vocab.counts, self.ns_exponent),
-            window=self.window, negative=self.negative, shrink_windows=self.shrink_windows,
-            batch_size=batch_size, device=device,
-            generator=torch.Generator(device).manual_seed(seed),
-        )
+        sampler = self._sampler(vocab, batch_size, device, seed)
         position = None
         if checkpoint is not None:
             position = checkpoints.restore(checkpoint, model, sampler.generator)
@@ -308,14 +354,28 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             def save(position):
                 checkpoints.save(self.checkpoint_dir, self, vocab, model, sampler.generator,
                                  position, corpus.raw_words)
+        callbacks = list(self.callbacks)
+        if validation is not None:  # first, so the other callbacks see val_loss
+            held_out = encode_corpus(list(checked_sentences(check_reiterable(validation, 1))),
+                                     vocab.key_to_index)
+            callbacks.insert(0, ValidationLoss(held_out, self._sampler(vocab, batch_size,
+                                                                        device, seed)))
         progress = self.progress
         if progress is None:
             progress = _stderr_is_terminal()
-        history = train_sgns(model, sampler, corpus, epochs=self.epochs, alpha=self.alpha,
-                             min_alpha=self.min_alpha, update_cap=self.update_cap,
-                             kernel=kernel, callbacks=self.callbacks, owner=self,
-                             progress=progress, position=position, checkpoint=save,
-                             checkpoint_every=self.checkpoint_every)
+        step = make_step(kind, model, kernel=kernel, update_cap=self.update_cap,
+                         optimizer=self.optimizer, alpha=self.alpha, max_norm=self.max_norm)
+        self.vocab_, self.module_ = vocab, model  # what callbacks read during training
+        try:
+            history = train_sgns(model, sampler, corpus, step, epochs=self.epochs,
+                                 alpha=self.alpha, min_alpha=self.min_alpha,
+                                 callbacks=callbacks, owner=self, progress=progress,
+                                 position=position, checkpoint=save,
+                                 checkpoint_every=self.checkpoint_every)
+        finally:
+            del self.module_
+        for table in (model.input_vectors, model.output_vectors):
+            table.requires_grad_(False)
         return model, history
 
     # -- persistence ---------------------------------------------------------------------------
@@ -384,32 +444,6 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         tags.input_tags.string = True
         tags.requires_fit = True
         return tags
-
-
-def _resolve_step(step, device):
-    """The compiled kernel module for the fused step, or None for the batched step."""
-    if step == "batched" or (step == "auto" and device.type != "cpu"):
-        return None
-    if device.type != "cpu":
-        raise ValueError(f"step='fused' runs on the CPU only, but device is {device}; "
-                         "use step='batched' or 'auto' on a GPU")
-    from .kernel import load_kernel
-
-    kernel = load_kernel()
-    if kernel is None and step == "fused":
-        raise RuntimeError("step='fused' asked for, but the CPU kernel could not be compiled "
-                           "(see the warning above); use step='auto' or 'batched'")
-    return kernel
-
-
-def _default_batch_size(kernel, device, corpus_words: int) -> int:
-    """Pairs per step. The fused step updates block by block, so its batch only sizes the
-    threads' work. The batched step takes one summed step per batch: it needs many steps per
-    epoch (a batch of at most corpus_words / 64 pairs) as well as big batches to be fast."""
-    if kernel is not None:
-        return 32_768
-    largest = 262_144 if device.type == "cuda" else 8_192
-    return max(1_024, min(largest, corpus_words // 64))
 
 
 def _stderr_is_terminal() -> bool:

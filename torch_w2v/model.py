@@ -46,11 +46,15 @@ class SkipGramNS(nn.Module):
         self.output_vectors = nn.Parameter(torch.zeros(vocab_size, vector_size),
                                            requires_grad=False)
 
-    def scores(self, contexts, targets):
-        """Logits ``(B, C, 1 + K)``: each context word against its block's targets."""
-        u = F.embedding(contexts, self.input_vectors)  # (B, C, d)
-        v = F.embedding(targets, self.output_vectors)  # (B, 1 + K, d)
-        return torch.bmm(u, v.transpose(1, 2))
+    def scores(self, contexts, targets, max_norm=None, sparse=False):
+        """Logits ``(B, C, 1 + K)``: each context word against its block's targets.
+
+        ``max_norm`` renormalises the looked-up rows in place first (``nn.Embedding``'s
+        option); ``sparse`` gives the tables sparse gradients (for ``SparseAdam``).
+        """
+        u = F.embedding(contexts, self.input_vectors, max_norm=max_norm, sparse=sparse)
+        v = F.embedding(targets, self.output_vectors, max_norm=max_norm, sparse=sparse)
+        return torch.bmm(u, v.transpose(1, 2))  # (B, C, d) @ (B, d, 1 + K)
 
     @staticmethod
     def pair_losses(logits, target_mask):
@@ -59,18 +63,18 @@ class SkipGramNS(nn.Module):
         noise = F.softplus(logits[..., 1:]) * target_mask[:, None, 1:]
         return F.softplus(-logits[..., 0]) + noise.sum(-1)
 
-    def forward(self, contexts, context_mask, targets, target_mask):
+    def forward(self, contexts, context_mask, targets, target_mask, max_norm=None, sparse=False):
         """Mean SGNS loss over the real pairs of a batch (differentiable; for autograd optimisers).
 
         Masked noise words contribute nothing, as in :meth:`sgd_step`.
         """
-        logits = self.scores(contexts, targets)
+        logits = self.scores(contexts, targets, max_norm=max_norm, sparse=sparse)
         losses = self.pair_losses(logits, target_mask) * context_mask
         return losses.sum() / context_mask.sum().clamp(min=1)
 
     @torch.no_grad()
     def sgd_step(self, contexts, context_mask, targets, target_mask, lr: float,
-                 update_cap: float | None = None):
+                 update_cap: float | None = None, max_norm: float | None = None):
         """One plain-SGD step on the rows the batch touches, with word2vec's closed-form gradient.
 
         Every pair's gradient is taken at the batch's starting weights, then summed into the
@@ -91,8 +95,8 @@ class SkipGramNS(nn.Module):
             Number of real pairs.
         """
         # F.embedding gathers rows about twice as fast as advanced indexing on CPU
-        u = F.embedding(contexts, self.input_vectors)  # (B, C, d)
-        v = F.embedding(targets, self.output_vectors)  # (B, 1 + K, d)
+        u = F.embedding(contexts, self.input_vectors, max_norm=max_norm)  # (B, C, d)
+        v = F.embedding(targets, self.output_vectors, max_norm=max_norm)  # (B, 1 + K, d)
         weight = context_mask.unsqueeze(2) & target_mask.unsqueeze(1)  # (B, C, 1 + K)
         g = torch.bmm(u, v.transpose(1, 2)).sigmoid_()  # (B, C, 1 + K): sigmoid(logit)
         # the loss read off the sigmoids: -log(sigmoid(s)) for the centre, -log(1 - sigmoid(s))

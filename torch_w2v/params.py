@@ -109,6 +109,13 @@ _CHECKS = {
     "progress": _optional_bool,
     "checkpoint_dir": _optional_path,
     "checkpoint_every": _int(1, allow_none=True),
+    "optimizer": _choice("sgd", "adam", "sparse_adam"),
+    "max_norm": _optional_positive,
+    "subsampling": _choice("word2vec", "percentile"),
+    "subsample_percentile": _real(0, high=100),
+    "noise_sampler": _choice("alias", "table"),
+    "noise_table_size": _int(1),
+    "full_windows_only": _bool,
 }
 
 

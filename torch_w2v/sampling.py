@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Batch", "BatchSampler", "subsample", "context_windows", "NoiseSampler"]
+__all__ = ["Batch", "BatchSampler", "subsample", "context_windows", "NoiseSampler",
+           "TableNoiseSampler", "alias_table"]
 
 
 @dataclass
@@ -125,6 +126,27 @@ class NoiseSampler:
         return torch.where(keep, slot, self.alias[slot])
 
 
+class TableNoiseSampler:
+    """The original tutorial's sampler: a table of ``size`` word ids, each word filling a share
+    proportional to its noise probability (at least one slot), sampled uniformly.
+
+    Examples
+    --------
+    >>> table = TableNoiseSampler(np.array([0.75, 0.25]), 8, "cpu").table
+    >>> table.tolist()
+    [0, 0, 0, 0, 0, 0, 1, 1]
+    """
+
+    def __init__(self, distribution: np.ndarray, size: int, device):
+        slots = np.maximum(1, np.round(np.asarray(distribution) * size)).astype(np.int64)
+        self.table = torch.as_tensor(np.repeat(np.arange(len(slots)), slots), device=device)
+        self.device = device
+
+    def __call__(self, shape, generator) -> torch.Tensor:
+        slot = torch.randint(0, len(self.table), shape, generator=generator, device=self.device)
+        return self.table[slot]
+
+
 class BatchSampler:
     """Turns an encoded corpus into an epoch's stream of :class:`Batch` blocks.
 
@@ -136,15 +158,28 @@ class BatchSampler:
         Noise distribution (:func:`torch_w2v.vocab.noise_distribution`).
     window, negative, shrink_windows, batch_size
         As in :class:`torch_w2v.TorchWord2Vec`; ``batch_size`` counts centre words.
+    subsample_independently : bool
+        The original tutorial's subsampling: tokens stay in the text (windows span them), and
+        each centre and each context slot is kept with its word's probability, independently.
+        Default: word2vec's, dropped tokens removed before windowing.
+    full_windows_only : bool
+        Train only centres whose whole window (``2 * reach`` slots) lies inside the sentence.
+    noise_table_size : int, optional
+        Draw noise words from a table of this many entries (the tutorial's sampler) instead of
+        the exact alias method.
     chunk_tokens : int, optional
         Tokens windowed at once (default: 65,536 or twice ``batch_size``, whichever is more);
         memory for sampling is about 100 bytes a chunk token.
     """
 
     def __init__(self, keep_prob, noise, *, window, negative, shrink_windows, batch_size,
-                 device, generator, chunk_tokens=None):
+                 device, generator, chunk_tokens=None, subsample_independently=False,
+                 full_windows_only=False, noise_table_size=None):
         self.keep_prob = torch.as_tensor(keep_prob, dtype=torch.float32, device=device)
-        self.noise = NoiseSampler(noise, device)
+        self.noise = (NoiseSampler(noise, device) if noise_table_size is None
+                      else TableNoiseSampler(noise, noise_table_size, device))
+        self.subsample_independently = subsample_independently
+        self.full_windows_only = full_windows_only
         self.window = window
         self.negative = negative
         self.shrink_windows = shrink_windows
@@ -162,6 +197,10 @@ class BatchSampler:
             if index >= skip_chunks:
                 yield from self._chunk_batches(ids, sentence, raw_words)
 
+    def _draw_keep(self, word_ids):
+        draw = torch.rand(word_ids.shape, generator=self.generator, device=self.device)
+        return draw < self.keep_prob[word_ids]
+
     def _to_device(self, array):
         """A host array as an int64 tensor on the device; to a GPU through pinned memory, so the
         copy runs asynchronously."""
@@ -172,7 +211,8 @@ class BatchSampler:
 
     def _chunk_batches(self, ids, sentence, raw_words):
         ids, sentence = self._to_device(ids), self._to_device(sentence)
-        ids, sentence = subsample(ids, sentence, self.keep_prob, self.generator)
+        if not self.subsample_independently:
+            ids, sentence = subsample(ids, sentence, self.keep_prob, self.generator)
         n = ids.shape[0]
         if self.shrink_windows and self.window > 1:
             reach = torch.randint(1, self.window + 1, (n,), generator=self.generator,
@@ -185,7 +225,10 @@ class BatchSampler:
         for r in range(1, self.window + 1):
             centres = torch.nonzero(reach == r).squeeze(1)
             contexts, mask = context_windows(ids, sentence, centres, r)
-            keep = mask.any(1)
+            keep = mask.all(1) if self.full_windows_only else mask.any(1)
+            if self.subsample_independently:
+                mask &= self._draw_keep(contexts)
+                keep &= self._draw_keep(ids[centres]) & mask.any(1)
             centres, contexts, mask = centres[keep], contexts[keep], mask[keep]
             step = max(1, self.batch_size // (2 * r))
             size = centres.shape[0]

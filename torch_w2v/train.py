@@ -58,9 +58,9 @@ class Position:
     history: list = field(default_factory=list)
 
 
-def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=None,
-               kernel=None, callbacks=(), owner=None, progress=False, position=None,
-               checkpoint=None, checkpoint_every=None):
+def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
+               owner=None, progress=False, position=None, checkpoint=None,
+               checkpoint_every=None):
     """Train ``model`` with SGD for ``epochs`` passes over ``corpus``.
 
     Parameters
@@ -68,14 +68,11 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
     model : torch_w2v.model.SkipGramNS
     sampler : torch_w2v.sampling.BatchSampler
     corpus : torch_w2v.corpus.EncodedCorpus or StreamingCorpus
+    step : callable
+        ``step(batch, lr) -> (loss_sum, pairs)`` (:func:`torch_w2v.steps.make_step`).
     epochs : int
     alpha, min_alpha : float
         Learning rate decays linearly between them over all raw words of all epochs.
-    update_cap : float, optional
-        See :meth:`torch_w2v.model.SkipGramNS.sgd_step`.
-    kernel : module, optional
-        The compiled CPU op (:func:`torch_w2v.kernel.load_kernel`); None uses the batched
-        PyTorch step.
     callbacks : sequence of torch_w2v.callbacks.Callback
     owner : object
         Passed to the callbacks as their first argument.
@@ -114,14 +111,7 @@ def train_sgns(model, sampler, corpus, *, epochs, alpha, min_alpha, update_cap=N
             start = last_refresh = time.perf_counter() - pos.epoch_seconds
             for batch in sampler.epoch(corpus, skip_chunks=pos.chunks_done):
                 lr = linear_lr(alpha, min_alpha, pos.words_done / total_words)
-                if kernel is None:
-                    batch_loss, batch_pairs = model.sgd_step(
-                        batch.contexts, batch.context_mask, batch.targets, batch.target_mask, lr,
-                        update_cap)
-                else:
-                    batch_loss, batch_pairs = model.fused_sgd_step(
-                        kernel, batch.contexts, batch.context_mask, batch.targets,
-                        batch.target_mask, lr)
+                batch_loss, batch_pairs = step(batch, lr)
                 loss_sum += batch_loss
                 pairs += batch_pairs
                 pos.words_done += batch.raw_words

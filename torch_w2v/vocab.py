@@ -24,7 +24,7 @@ import numpy as np
 from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
 
 __all__ = ["Vocabulary", "count_words", "build_vocab", "grow_vocab", "keep_probabilities",
-           "noise_distribution"]
+           "percentile_keep_probabilities", "noise_distribution"]
 
 
 @dataclass
@@ -186,6 +186,21 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
         return np.ones_like(counts)
     threshold = sample * counts.sum() if sample < 1.0 else sample * (3 + np.sqrt(5)) / 2
     return np.minimum(1.0, (np.sqrt(counts / threshold) + 1) * threshold / counts)
+
+
+def percentile_keep_probabilities(counts: np.ndarray, percentile: float = 85.0) -> np.ndarray:
+    """The original tutorial's subsampling: keep probability ``sqrt(t / (f + t))``, with ``f``
+    a word's relative frequency and ``t`` the ``percentile``-th percentile of the vocabulary's
+    relative frequencies.
+
+    Examples
+    --------
+    >>> percentile_keep_probabilities(np.array([90, 9, 1]), percentile=50).round(3).tolist()
+    [0.302, 0.707, 0.949]
+    """
+    freq = np.asarray(counts, dtype=np.float64) / np.sum(counts)
+    t = np.percentile(freq, percentile)
+    return np.sqrt(t / (freq + t))
 
 
 def noise_distribution(counts: np.ndarray, ns_exponent: float = 0.75) -> np.ndarray:
