@@ -9,12 +9,12 @@ Examples
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from gensim.test.utils import datapath
 
 from .corpus import CorpusFile
+from .io import atomic_path
 
 __all__ = ["WIKI_SAMPLE", "wiki_sample", "cache_dir", "WikiText"]
 
@@ -40,17 +40,10 @@ def wiki_sample() -> CorpusFile:
     if not target.exists():
         from gensim.corpora.wikicorpus import WikiCorpus
 
-        target.parent.mkdir(parents=True, exist_ok=True)
         wiki = WikiCorpus(datapath(WIKI_SAMPLE), dictionary={}, processes=1)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                for tokens in wiki.get_texts():
-                    out.write(" ".join(tokens) + "\n")
-            os.replace(tmp, target)  # atomic: a crash never leaves a half-written cache
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
+            for tokens in wiki.get_texts():  # a crash never leaves a half-written cache
+                out.write(" ".join(tokens) + "\n")
     return CorpusFile(target)
 
 
