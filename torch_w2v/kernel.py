@@ -46,29 +46,39 @@ double sgns_block_step(torch::Tensor in_w, torch::Tensor out_w, torch::Tensor co
   const int n_threads = at::get_num_threads();
   std::vector<double> losses(n_threads * 8, 0.0);  // padded against false sharing
   at::parallel_for(0, B, 64, [&](int64_t begin, int64_t end) {
-    std::vector<float> g(C * T), step_u(C * d);
+    std::vector<float> g(C * T), weight(C * T), label(C * T, 0.f), step_u(C * d);
+    for (int64_t i = 0; i < C; ++i) label[i * T] = 1.f;  // column 0: the centre word
     double loss = 0.0;
     for (int64_t b = begin; b < end; ++b) {
       const int64_t* c_ids = ctx_p + b * C;
       const bool* c_ok = cm_p + b * C;
       const int64_t* t_ids = tgt_p + b * T;
       const bool* t_ok = tm_p + b * T;
+      // scores of every (context, target) logit of the block, masked ones weighted 0
       for (int64_t i = 0; i < C; ++i) {
-        float* gi = g.data() + i * T;
-        if (!c_ok[i]) { for (int64_t k = 0; k < T; ++k) gi[k] = 0.f; continue; }
         const float* u = U + c_ids[i] * d;
         for (int64_t k = 0; k < T; ++k) {
-          if (!t_ok[k]) { gi[k] = 0.f; continue; }
-          const float* v = V + t_ids[k] * d;
+          const bool ok = c_ok[i] && t_ok[k];
+          weight[i * T + k] = ok ? 1.f : 0.f;
           float s = 0.f;
-          #pragma omp simd reduction(+:s)
-          for (int64_t j = 0; j < d; ++j) s += u[j] * v[j];
-          const float f = 1.f / (1.f + std::exp(-s));
-          const float label = k == 0 ? 1.f : 0.f;
-          loss -= std::log(std::max(k == 0 ? f : 1.f - f, 1e-7f));
-          gi[k] = (label - f) * flr;
+          if (ok) {
+            const float* v = V + t_ids[k] * d;
+            #pragma omp simd reduction(+:s)
+            for (int64_t j = 0; j < d; ++j) s += u[j] * v[j];
+          }
+          g[i * T + k] = s;
         }
       }
+      // sigmoid, loss and step in one vectorisable pass over the block's C * T logits
+      float block_loss = 0.f;
+      #pragma omp simd reduction(+:block_loss)
+      for (int64_t e = 0; e < C * T; ++e) {
+        const float f = 1.f / (1.f + std::exp(-g[e]));
+        const float likelihood = label[e] > 0.f ? f : 1.f - f;
+        block_loss -= weight[e] * std::log(std::max(likelihood, 1e-7f));
+        g[e] = weight[e] * (label[e] - f) * flr;
+      }
+      loss += block_loss;
       // step for the context rows, from the targets' vectors before they move
       for (int64_t i = 0; i < C; ++i) {
         float* su = step_u.data() + i * d;
@@ -133,7 +143,7 @@ def _build():
         from torch.utils.cpp_extension import load_inline
 
         return load_inline(
-            name="torch_w2v_sgns_v2",
+            name="torch_w2v_sgns_v3",
             cpp_sources=_SOURCE,
             extra_cflags=["-O3", "-march=native", "-fopenmp"],
             extra_ldflags=["-fopenmp"],
