@@ -1,12 +1,11 @@
 import json
-import os
 
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
-from torch_w2v.evaluate import (Evaluation, evaluate, evaluate_all, evaluate_analogies,
+from torch_w2v.evaluate import (evaluate, evaluate_all, evaluate_analogies,
                                 evaluate_word_pairs)
 
 

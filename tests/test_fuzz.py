@@ -1,6 +1,5 @@
 """Fuzzed corpora: every input either trains correctly or raises a clear ValueError/TypeError."""
 import numpy as np
-import pytest
 from gensim.models import KeyedVectors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

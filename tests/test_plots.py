@@ -2,7 +2,6 @@ import sys
 
 import numpy as np
 import pytest
-from gensim.models import KeyedVectors
 
 from torch_w2v import TorchWord2Vec
 from torch_w2v.plots import plot_comparison, plot_history, plot_words, project_2d

@@ -9,16 +9,16 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from . import checkpoints
+from .callbacks import ValidationLoss
 from .corpus import (StreamingCorpus, check_reiterable, check_tokens, checked_sentences,
                      encode_corpus, resolve_corpus)
 from .keyedvectors import to_keyed_vectors
 from .model import SkipGramNS
-from . import checkpoints
 from .params import resolve_device, validate_params
 from .sampling import BatchSampler
 from .steps import default_batch_size, make_step, resolve_step
 from .train import train_sgns
-from .callbacks import ValidationLoss
 from .vocab import (build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution,
                     percentile_keep_probabilities)
 
