@@ -71,3 +71,16 @@ def test_help_lists_every_command():
     for command in ("compare", "train", "evaluate", "plot"):
         assert command in done.stdout
     assert "--negative" in _run("train", "--help").stdout
+
+
+def test_every_shell_expressible_parameter_has_a_flag():
+    from torch_w2v import TorchWord2Vec
+    from torch_w2v.cli import _FLAGS, build_parser
+
+    code_only = {"callbacks", "trim_rule"}
+    assert set(TorchWord2Vec().get_params()) - code_only == set(_FLAGS)
+    args = build_parser().parse_args(["train", "c.txt", "-o", "v.txt", "--update-cap", "none",
+                                      "--workers", "1", "--optimizer", "adam",
+                                      "--full-windows-only", "true", "--max-norm", "2.5"])
+    assert (args.update_cap, args.workers, args.optimizer) == (None, 1, "adam")
+    assert args.full_windows_only is True and args.max_norm == 2.5 and args.batch_size is None

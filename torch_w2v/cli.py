@@ -9,33 +9,11 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import sys
 
 __all__ = ["main", "build_parser"]
-
-_PARAM_HELP = {
-    "vector_size": "dimensionality of the word vectors",
-    "window": "maximum distance between a centre and a context word",
-    "min_count": "ignore words seen fewer times",
-    "max_vocab_size": "prune rare words while counting beyond this many",
-    "max_final_vocab": "raise min_count until at most this many words remain",
-    "sample": "subsampling threshold for frequent words (0 disables it)",
-    "negative": "noise words per positive pair",
-    "ns_exponent": "noise distribution exponent on word counts",
-    "alpha": "starting learning rate",
-    "min_alpha": "final learning rate (linear decay)",
-    "epochs": "passes over the corpus",
-    "seed": "random seed (same seed, same vectors)",
-    "workers": "CPU threads (default: all cores)",
-    "shrink_windows": "draw each centre's window from 1..window (word2vec's dynamic window)",
-    "sorted_vocab": "number words by descending frequency",
-    "batch_size": "(context, centre) pairs per update step",
-    "device": "'auto', 'cpu', 'cuda', 'cuda:N'",
-}
-
 
 def _str2bool(text: str) -> bool:
     lowered = text.lower()
@@ -46,30 +24,64 @@ def _str2bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def _optional(kind):
+    """``kind``, or None for 'none'/'auto' (parameters whose default is None)."""
+    def parse(text: str):
+        return None if text.lower() in ("none", "auto") else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+# every TorchWord2Vec parameter a shell can express (callbacks and trim_rule are code)
+_FLAGS = {
+    "vector_size": (int, "dimensionality of the word vectors"),
+    "window": (int, "maximum distance between a centre and a context word"),
+    "min_count": (int, "ignore words seen fewer times"),
+    "max_vocab_size": (_optional(int), "prune rare words while counting beyond this many"),
+    "max_final_vocab": (_optional(int), "raise min_count until at most this many words remain"),
+    "sample": (float, "subsampling threshold for frequent words (0 disables it)"),
+    "negative": (int, "noise words per positive pair"),
+    "ns_exponent": (float, "noise distribution exponent on word counts"),
+    "alpha": (float, "starting learning rate"),
+    "min_alpha": (float, "final learning rate (linear decay)"),
+    "epochs": (int, "passes over the corpus"),
+    "seed": (int, "random seed (same seed and --workers 1: same vectors)"),
+    "workers": (_optional(int), "CPU threads (default: all cores)"),
+    "shrink_windows": (_str2bool, "draw each centre's window from 1..window (word2vec)"),
+    "sorted_vocab": (_str2bool, "number words by descending frequency"),
+    "batch_size": (_optional(int), "(context, centre) pairs per step (default: by step)"),
+    "step": (str, "'auto', 'fused' (compiled CPU op) or 'batched' (tensor ops, any device)"),
+    "update_cap": (_optional(float), "batched step: most scores one vector sums per step"),
+    "device": (str, "'auto', 'cpu', 'cuda', 'cuda:N'"),
+    "progress": (_optional(_str2bool), "progress bar (default: when stderr is a terminal)"),
+    "checkpoint_dir": (_optional(str), "write a checkpoint there every epoch"),
+    "checkpoint_every": (_optional(int), "also checkpoint every this many words"),
+    "optimizer": (str, "'sgd' (word2vec), 'adam' or 'sparse_adam' (the tutorial's recipe)"),
+    "max_norm": (_optional(float), "renormalise looked-up vectors to this norm"),
+    "subsampling": (str, "'word2vec' or 'percentile' (the tutorial's rule)"),
+    "subsample_percentile": (float, "T of the percentile rule"),
+    "noise_sampler": (str, "'alias' (exact) or 'table' (the tutorial's)"),
+    "noise_table_size": (int, "entries of the noise table"),
+    "full_windows_only": (_str2bool, "train only centres with their whole window"),
+}
+
+
 def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per TorchWord2Vec parameter, with its default and meaning."""
     from .estimator import TorchWord2Vec
 
     group = parser.add_argument_group("training parameters (gensim's names and defaults)")
-    for name, param in inspect.signature(TorchWord2Vec.__init__).parameters.items():
-        if name not in _PARAM_HELP:
-            continue
-        default = param.default
-        if isinstance(default, bool):
-            kind = _str2bool
-        elif isinstance(default, float):
-            kind = float
-        elif isinstance(default, str):
-            kind = str
-        else:
-            kind = int
-        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default,
-                           metavar=kind.__name__.upper().replace("_STR2BOOL", "BOOL"),
-                           help=f"{_PARAM_HELP[name]} (default: {default})")
+    defaults = TorchWord2Vec().get_params()
+    for name, (kind, text) in _FLAGS.items():
+        metavar = {"_str2bool": "BOOL"}.get(kind.__name__, kind.__name__.upper())
+        if "default" not in text:
+            text = f"{text} (default: {defaults[name]})"
+        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind,
+                           default=defaults[name], metavar=metavar, help=text)
 
 
 def _estimator_params(args) -> dict:
-    return {name: getattr(args, name) for name in _PARAM_HELP}
+    return {name: getattr(args, name) for name in _FLAGS}
 
 
 def build_parser() -> argparse.ArgumentParser:
