@@ -15,7 +15,7 @@ Examples
 >>> ctx = torch.tensor([[1, 2]]); ctx_mask = torch.tensor([[True, True]])
 >>> tgt = torch.tensor([[3, 7, 8]]); tgt_mask = torch.ones(1, 3, dtype=torch.bool)
 >>> loss_sum, pairs = model.sgd_step(ctx, ctx_mask, tgt, tgt_mask, lr=0.025)
->>> round(float(loss_sum) / float(pairs), 4)  # output vectors start at zero: 6 * log(2) / 2
+>>> round(float(loss_sum) / float(pairs), 4)  # output vectors start at zero: 3 logits * log 2
 2.0794
 """
 from __future__ import annotations

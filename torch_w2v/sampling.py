@@ -4,11 +4,12 @@ Everything here is a tensor op on the training device driven by a seeded ``torch
 Python loop runs per token or per pair, and the same code runs on CPU and CUDA.
 
 The batch layout is one *block* per centre word (the pWord2Vec / HogBatch layout): the centre's
-context words (up to ``2 * window``, padded and masked) are scored against the centre itself
-(the positive) and ``negative`` noise words shared by that centre's context words. Scoring a batch
-is then one batched matrix multiply, ``(B, 2r, d) @ (B, d, 1 + K)``, where centres are grouped by
-their effective window ``r`` so that no slot is padding except at sentence edges. As in word2vec's skip-gram,
-the *context* word's input vector predicts the centre word through the output vectors.
+context words (up to ``2 * window``, masked at sentence edges) are scored against the centre
+itself (the positive) and ``negative`` noise words shared by that centre's context words. Scoring
+a batch is then one batched matrix multiply, ``(B, 2r, d) @ (B, d, 1 + K)``, where centres are
+grouped by their effective window ``r`` so that no slot is padding except at sentence edges. As
+in word2vec's skip-gram, the *context* word's input vector predicts the centre word through the
+output vectors.
 
 Examples
 --------
