@@ -227,16 +227,19 @@ def plot(results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_speed, ax_mem) = plt.subplots(1, 2, figsize=(11, 4))
-    labels = [f"{r['name']}\n{r['words'] / 1e6:.1f}M tokens" for r in results]
+    labels = [f"{r['name'].split(' / ')[0][:22]}\n{r['words'] / 1e6:.1f}M tokens" for r in results]
     width = 0.38
     for i, trainer in enumerate(TRAINERS):
         xs = [j + (i - 0.5) * width for j in range(len(results))]
         speeds = [r["summary"].get(trainer, {}).get("words_per_sec", 0) / 1e3 for r in results]
         rss = [r["summary"].get(trainer, {}).get("peak_rss_mb", 0) for r in results]
-        ax_speed.bar(xs, speeds, width, label=trainer)
-        ax_mem.bar(xs, rss, width, label=trainer)
+        base = [r["summary"].get(trainer, {}).get("rss_after_imports_mb", 0) for r in results]
+        ax_speed.bar(xs, speeds, width, label=trainer, color=f"C{i}")
+        ax_mem.bar(xs, rss, width, label=trainer, color=f"C{i}")
+        ax_mem.bar(xs, base, width, fill=False, hatch="//", edgecolor="black", linewidth=0,
+                   label="after imports" if i == 0 else None)
     for ax, title in ((ax_speed, "training speed (k words/s, median)"),
-                      (ax_mem, "peak RSS (MB), own process")):
+                      (ax_mem, "peak RSS (MB), own process; hatched: after imports")):
         ax.set_xticks(range(len(results)), labels, fontsize=8)
         ax.set_title(title)
         ax.legend()
