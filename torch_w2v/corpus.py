@@ -66,9 +66,13 @@ class CorpusFile:
     def __iter__(self):
         with smart_open(self.path, "r", encoding=self.encoding) as lines:
             for line in lines:
-                tokens = line.split()
+                tokens = self.tokenize(line)
                 if tokens:
                     yield tokens
+
+    def tokenize(self, line: str) -> list:
+        """The tokens of one line (whitespace-separated); subclasses change the rules here."""
+        return line.split()
 
     def __repr__(self) -> str:
         return f"CorpusFile({str(self.path)!r})"

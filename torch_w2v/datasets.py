@@ -47,7 +47,7 @@ def wiki_sample() -> CorpusFile:
     return CorpusFile(target)
 
 
-class WikiText:
+class WikiText(CorpusFile):
     r"""Sentences from a WikiText-103 / WikiText-2 file (``wiki.train.tokens``, ``.raw`` too),
     from a local path or any smart_open URL; nothing is downloaded by torch_w2v itself.
 
@@ -68,28 +68,21 @@ class WikiText:
     _JOINERS = ((" @-@ ", "-"), (" @,@ ", ","), (" @.@ ", "."))
 
     def __init__(self, path, lowercase: bool = True, keep_unk: bool = True):
-        self.path = path
+        super().__init__(path)
         self.lowercase = lowercase
         self.keep_unk = keep_unk
 
-    def __iter__(self):
-        from smart_open import open as smart_open
-
-        with smart_open(self.path, "r", encoding="utf-8") as lines:
-            for line in lines:
-                text = line.strip()
-                if not text or (text.startswith("=") and text.endswith("=")):
-                    continue
-                text = f" {text} "
-                for joiner, glue in self._JOINERS:
-                    text = text.replace(joiner, glue)
-                if self.lowercase:
-                    text = text.lower()
-                tokens = text.split()
-                if not self.keep_unk:
-                    tokens = [t for t in tokens if t != "<unk>"]
-                if tokens:
-                    yield tokens
+    def tokenize(self, line: str) -> list:
+        text = line.strip()
+        if not text or (text.startswith("=") and text.endswith("=")):
+            return []  # blank line or heading
+        text = f" {text} "
+        for joiner, glue in self._JOINERS:
+            text = text.replace(joiner, glue)
+        if self.lowercase:
+            text = text.lower()
+        tokens = text.split()
+        return tokens if self.keep_unk else [t for t in tokens if t != "<unk>"]
 
     def __repr__(self) -> str:
         return f"WikiText({str(self.path)!r})"

@@ -1,8 +1,6 @@
 """The scikit-learn estimator: a thin facade over corpus → vocab → batches → model + loop → vectors."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -15,7 +13,7 @@ from .corpus import (StreamingCorpus, check_reiterable, check_tokens, checked_se
                      encode_corpus, resolve_corpus)
 from .keyedvectors import to_keyed_vectors
 from .model import SkipGramNS
-from .params import resolve_device, validate_params
+from .params import resolve_device, resolve_workers, validate_params
 from .sampling import BatchSampler
 from .steps import default_batch_size, make_step, resolve_step
 from .train import train_sgns
@@ -285,7 +283,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                 raise ValueError("no word of this text is in the vocabulary: nothing to train")
         device = resolve_device(self.device)
         threads = torch.get_num_threads()
-        torch.set_num_threads(self.workers or os.cpu_count() or 1)
+        torch.set_num_threads(resolve_workers(self.workers))
         try:
             model, history = self._train(vocab, corpus, device, checkpoint, previous,
                                          validation)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["validate_params", "resolve_device"]
+__all__ = ["validate_params", "resolve_device", "resolve_workers"]
 
 
 def _int(low=None, allow_none=False):
@@ -144,3 +144,10 @@ def resolve_device(device):
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use 'cpu' or 'auto'")
     return resolved
+
+
+def resolve_workers(workers) -> int:
+    """``None`` → every core; anything else as given."""
+    import os
+
+    return workers or os.cpu_count() or 1
