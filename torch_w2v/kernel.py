@@ -15,6 +15,7 @@ compiler and ninja; about a minute, then cached in ``$TORCH_EXTENSIONS_DIR``). W
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 __all__ = ["load_kernel"]
@@ -138,10 +139,23 @@ def load_kernel():
         return _state["module"]
 
 
+def _ninja_on_path() -> None:
+    """torch's extension builder runs ``ninja`` from PATH; the ninja package (a dependency)
+    installs it beside the interpreter, which is not on PATH when a venv is not activated."""
+    try:
+        import ninja
+    except ImportError:  # a system ninja may still be there
+        return
+    path = os.environ.get("PATH", "")
+    if ninja.BIN_DIR not in path.split(os.pathsep):
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + path
+
+
 def _build():
     try:
         from torch.utils.cpp_extension import load_inline
 
+        _ninja_on_path()
         return load_inline(
             name="torch_w2v_sgns_v3",
             cpp_sources=_SOURCE,
