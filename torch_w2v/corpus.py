@@ -277,20 +277,24 @@ def read_ahead(iterable, depth: int = 2):
     done = object()
     stop = threading.Event()
 
+    def put(item) -> bool:
+        """Hand ``item`` over unless the consumer has stopped; False once it has."""
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
         try:
             for item in iterable:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            items.put(done)
+            put(done)
         except BaseException as err:  # handed to the consumer
-            items.put(err)
+            put(err)
 
     thread = threading.Thread(target=produce, name="torch_w2v-read-ahead", daemon=True)
     thread.start()

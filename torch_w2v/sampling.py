@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Batch", "BatchSampler", "subsample", "context_windows", "NoiseSampler",
+__all__ = ["Batch", "BatchSampler", "keep_draw", "subsample", "context_windows", "NoiseSampler",
            "TableNoiseSampler", "alias_table"]
 
 
@@ -37,9 +37,10 @@ class Batch:
 
     Attributes
     ----------
-    contexts : LongTensor, shape (B, 2W)
-        Context word ids of each block (padding positions hold any valid id).
-    context_mask : BoolTensor, shape (B, 2W)
+    contexts : LongTensor, shape (B, 2r)
+        Context word ids of each block, ``r`` the batch's effective window (masked slots hold
+        some valid id).
+    context_mask : BoolTensor, shape (B, 2r)
         Which context slots are real.
     targets : LongTensor, shape (B, 1 + K)
         Column 0 the centre word (label 1), then K noise words (label 0).
@@ -60,10 +61,15 @@ class Batch:
     chunk_end: bool = False
 
 
+def keep_draw(word_ids, keep_prob, generator):
+    """True where a word occurrence survives subsampling (probability ``keep_prob[id]``)."""
+    draw = torch.rand(word_ids.shape, generator=generator, device=word_ids.device)
+    return draw < keep_prob[word_ids]
+
+
 def subsample(ids, sentence, keep_prob, generator):
     """Drop each token with probability ``1 - keep_prob[id]``; returns the kept ids and sentences."""
-    draw = torch.rand(ids.shape, generator=generator, device=ids.device)
-    keep = draw < keep_prob[ids]
+    keep = keep_draw(ids, keep_prob, generator)
     return ids[keep], sentence[keep]
 
 
@@ -158,7 +164,7 @@ class BatchSampler:
     noise : ndarray
         Noise distribution (:func:`torch_w2v.vocab.noise_distribution`).
     window, negative, shrink_windows, batch_size
-        As in :class:`torch_w2v.TorchWord2Vec`; ``batch_size`` counts centre words.
+        As in :class:`torch_w2v.TorchWord2Vec`; ``batch_size`` counts (context, centre) slots.
     subsample_independently : bool
         The original tutorial's subsampling: tokens stay in the text (windows span them), and
         each centre and each context slot is kept with its word's probability, independently.
@@ -198,10 +204,6 @@ class BatchSampler:
             if index >= skip_chunks:
                 yield from self._chunk_batches(ids, sentence, raw_words)
 
-    def _draw_keep(self, word_ids):
-        draw = torch.rand(word_ids.shape, generator=self.generator, device=self.device)
-        return draw < self.keep_prob[word_ids]
-
     def _to_device(self, array):
         """A host array as an int64 tensor on the device; to a GPU through pinned memory, so the
         copy runs asynchronously."""
@@ -228,8 +230,8 @@ class BatchSampler:
             contexts, mask = context_windows(ids, sentence, centres, r)
             keep = mask.all(1) if self.full_windows_only else mask.any(1)
             if self.subsample_independently:
-                mask &= self._draw_keep(contexts)
-                keep &= self._draw_keep(ids[centres]) & mask.any(1)
+                mask &= keep_draw(contexts, self.keep_prob, self.generator)
+                keep &= keep_draw(ids[centres], self.keep_prob, self.generator) & mask.any(1)
             centres, contexts, mask = centres[keep], contexts[keep], mask[keep]
             step = max(1, self.batch_size // (2 * r))
             size = centres.shape[0]
