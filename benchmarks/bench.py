@@ -37,10 +37,11 @@ def wiki_sample_file(directory: Path) -> Path:
     so both trainers see the same text."""
     from torch_w2v.datasets import wiki_sample
     from torch_w2v.evaluate import SentencePieces
+    from torch_w2v.io import write_sentences
 
     target = directory / "wiki-sample-pieces.txt"
     if not target.exists():
-        _write_lines(target, SentencePieces(wiki_sample()))
+        write_sentences(target, SentencePieces(wiki_sample()))
     return target
 
 
@@ -49,10 +50,11 @@ def prepared_file(directory: Path, source: str) -> Path:
     corpus_file mode reads neither compressed files nor longer lines."""
     from torch_w2v.corpus import CorpusFile
     from torch_w2v.evaluate import SentencePieces
+    from torch_w2v.io import write_sentences
 
     target = directory / (Path(source).name.split(".")[0] + "-pieces.txt")
     if not target.exists():
-        _write_lines(target, SentencePieces(CorpusFile(source)))
+        write_sentences(target, SentencePieces(CorpusFile(source)))
     return target
 
 
@@ -60,6 +62,8 @@ def synthetic_file(directory: Path, n_tokens: int, vocab_size: int, seed: int = 
     """A reproducible corpus of ``n_tokens`` Zipf-distributed words (exponent 1, ``vocab_size``
     distinct words), sentences of 5 to 40 tokens."""
     import numpy as np
+
+    from torch_w2v.io import write_sentences
 
     target = directory / f"zipf-{n_tokens}-{vocab_size}-{seed}.txt"
     if target.exists():
@@ -80,17 +84,8 @@ def synthetic_file(directory: Path, n_tokens: int, vocab_size: int, seed: int = 
                 yield part.tolist()
             done += block
 
-    _write_lines(target, sentences())
+    write_sentences(target, sentences())
     return target
-
-
-def _write_lines(target: Path, sentences) -> None:
-    from torch_w2v.io import atomic_path
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
-        for sentence in sentences:
-            out.write(" ".join(sentence) + "\n")
 
 
 def count_tokens(path: Path) -> int:

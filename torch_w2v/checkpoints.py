@@ -15,6 +15,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from .params import CODE_PARAMS
 from .persist import load_state, save_state
 from .train import Position
 from .vocab import Vocabulary
@@ -24,13 +25,12 @@ __all__ = ["save_model", "load_model", "save", "latest", "restore", "CHECKPOINT_
 logger = logging.getLogger("torch_w2v")
 
 CHECKPOINT_NAME = "checkpoint.npz"
-# parameters that do not change what is trained
-_FREE_PARAMS = {"callbacks", "trim_rule", "progress", "workers", "checkpoint_dir", "device",
-                "checkpoint_every"}
+# stored parameters that do not change what is trained
+_FREE_PARAMS = {"progress", "workers", "checkpoint_dir", "device", "checkpoint_every"}
 
 
 def _stored_params(estimator) -> dict:
-    return {k: v for k, v in estimator.get_params().items() if k not in ("callbacks", "trim_rule")}
+    return {k: v for k, v in estimator.get_params().items() if k not in CODE_PARAMS}
 
 
 def _document(estimator, vocab, history, corpus_words) -> dict:

@@ -32,7 +32,7 @@ def _optional(kind):
     return parse
 
 
-# every TorchWord2Vec parameter a shell can express (callbacks and trim_rule are code)
+# every TorchWord2Vec parameter but the code ones (params.CODE_PARAMS)
 _FLAGS = {
     "vector_size": (int, "dimensionality of the word vectors"),
     "window": (int, "maximum distance between a centre and a context word"),

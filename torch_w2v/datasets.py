@@ -14,7 +14,7 @@ from pathlib import Path
 from gensim.test.utils import datapath
 
 from .corpus import CorpusFile
-from .io import atomic_path
+from .io import write_sentences
 
 __all__ = ["WIKI_SAMPLE", "wiki_sample", "cache_dir", "WikiText"]
 
@@ -41,9 +41,7 @@ def wiki_sample() -> CorpusFile:
         from gensim.corpora.wikicorpus import WikiCorpus
 
         wiki = WikiCorpus(datapath(WIKI_SAMPLE), dictionary={}, processes=1)
-        with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as out:
-            for tokens in wiki.get_texts():  # a crash never leaves a half-written cache
-                out.write(" ".join(tokens) + "\n")
+        write_sentences(target, wiki.get_texts())  # atomic: never a half-written cache
     return CorpusFile(target)
 
 

@@ -1,10 +1,11 @@
 """The scikit-learn estimator: a thin facade over corpus → vocab → batches → model + loop → vectors."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from . import checkpoints
@@ -289,12 +290,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                                          validation)
         finally:
             torch.set_num_threads(threads)
-        run = 0
-        if previous is not None:
-            run = previous.history_[-1].get("run", 0) + 1 if previous.history_ else 1
-        history = [dict(h, run=h.get("run", run)) for h in history]
-        if previous is not None:
-            history = list(previous.history_) + history
+        earlier = list(previous.history_) if previous is not None else []
+        run = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call trained it
+        history = earlier + [dict(h, run=run) for h in history]
         self._set_fitted(vocab, model.input_vectors.detach().cpu().numpy(),
                          model.output_vectors.detach().cpu().numpy(), history,
                          corpus.raw_words, device)
@@ -354,8 +352,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                                  position, corpus.raw_words)
         callbacks = list(self.callbacks)
         if validation is not None:  # first, so the other callbacks see val_loss
-            held_out = encode_corpus(list(checked_sentences(check_reiterable(validation, 1))),
-                                     vocab.key_to_index)
+            held_out = encode_corpus(checked_sentences(resolve_corpus(validation, None)),
+                                     vocab.key_to_index)  # read once: any iterable will do
             callbacks.insert(0, ValidationLoss(held_out, self._sampler(vocab, batch_size,
                                                                         device, seed)))
         progress = self.progress
@@ -398,10 +396,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     @property
     def wv(self):
         """The trained ``gensim.models.KeyedVectors`` (``NotFittedError`` before ``fit``)."""
-        if not hasattr(self, "wv_"):
-            raise NotFittedError(
-                "This TorchWord2Vec instance is not fitted yet; call fit(sentences) first"
-            )
+        check_is_fitted(self, "wv_")
         return self.wv_
 
     def transform(self, X):
@@ -445,6 +440,4 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
 
 
 def _stderr_is_terminal() -> bool:
-    import sys
-
     return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()

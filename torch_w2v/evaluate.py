@@ -26,6 +26,8 @@ from pathlib import Path
 
 from gensim.test.utils import datapath
 
+from .params import CODE_PARAMS, resolve_workers
+
 __all__ = ["evaluate", "evaluate_all", "evaluate_analogies", "evaluate_word_pairs", "Evaluation",
            "AnalogyResult", "WordPairResult", "compare", "format_comparison", "gensim_params",
            "SentencePieces"]
@@ -198,8 +200,6 @@ class SentencePieces:
 
 def gensim_params(estimator) -> dict:
     """Keyword arguments for ``gensim.models.Word2Vec`` equivalent to ``estimator``'s parameters."""
-    from .params import resolve_workers
-
     p = estimator.get_params()
     shared = ["vector_size", "window", "min_count", "max_vocab_size", "max_final_vocab", "sample",
               "negative", "ns_exponent", "alpha", "min_alpha", "epochs", "seed", "shrink_windows",
@@ -221,9 +221,10 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
     """Train torch_w2v and gensim's Word2Vec with the same parameters on the same corpus.
 
     The trainers alternate for ``rounds`` rounds; speed is the median over rounds, quality the
-    mean over rounds (with several workers both trainers vary from run to run). Both see the corpus through :class:`SentencePieces` (gensim would cut
-    sentences longer than 10,000 tokens), and both are timed from the corpus to trained vectors
-    (vocabulary building included).
+    mean over rounds (with several workers both trainers vary from run to run). Both see the
+    corpus through :class:`SentencePieces` (gensim would cut sentences longer than 10,000
+    tokens), and both are timed from the corpus to trained vectors (vocabulary building
+    included).
 
     Parameters
     ----------
@@ -280,8 +281,7 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
     results["torch_w2v"]["history"] = fitted["torch_w2v"].history_  # last round's
     return {
         "corpus": corpus_name, "words": words, "rounds": rounds,
-        "params": {k: v for k, v in estimator.get_params().items()
-                   if k not in ("callbacks", "trim_rule")},
+        "params": {k: v for k, v in estimator.get_params().items() if k not in CODE_PARAMS},
         "results": results,
         "speed_ratio": results["torch_w2v"]["words_per_sec"] / results["gensim"]["words_per_sec"],
     }

@@ -16,7 +16,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "save_word2vec_format"]
+__all__ = ["atomic_path", "atomic_write_text", "write_sentences", "save_word2vec_format"]
 
 
 def _is_local(path) -> bool:
@@ -54,6 +54,14 @@ def atomic_write_text(path, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as out:
             out.write(text)
+
+
+def write_sentences(path, sentences) -> None:
+    """Write token lists one per line, space-separated (what :class:`.corpus.CorpusFile` reads),
+    atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for tokens in sentences:
+            out.write(" ".join(tokens) + "\n")
 
 
 def _check_word2vec_keys(keys) -> None:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["validate_params", "resolve_device", "resolve_workers"]
+__all__ = ["validate_params", "resolve_device", "resolve_workers", "CODE_PARAMS"]
+
+# parameters that hold code: never written to files, never given on a command line
+CODE_PARAMS = ("callbacks", "trim_rule")
 
 
 def _int(low=None, allow_none=False):

@@ -61,7 +61,7 @@ class Position:
 def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
                owner=None, progress=False, position=None, checkpoint=None,
                checkpoint_every=None):
-    """Train ``model`` with SGD for ``epochs`` passes over ``corpus``.
+    """Train ``model`` for ``epochs`` passes over ``corpus``, one ``step`` per batch.
 
     Parameters
     ----------
