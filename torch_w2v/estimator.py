@@ -370,8 +370,6 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                                  checkpoint_every=self.checkpoint_every)
         finally:
             del self.module_
-        for table in (model.input_vectors, model.output_vectors):
-            table.requires_grad_(False)
         return model, history
 
     # -- persistence ---------------------------------------------------------------------------
