@@ -1,5 +1,6 @@
 import bz2
 import gzip
+import tempfile
 
 import numpy as np
 import pytest
@@ -131,3 +132,85 @@ def test_fit_from_corpus_file_streams_and_matches_vocabulary(tmp_path, corpus):
     assert from_file.wv.index_to_key == from_list.wv.index_to_key
     assert from_file.corpus_words_ == from_list.corpus_words_
     assert from_file.history_[-1]["words"] == from_list.corpus_words_
+
+
+class _CountingCorpus:
+    """A re-iterable corpus that counts how often it is read."""
+
+    def __init__(self, sentences):
+        self.sentences, self.passes = sentences, 0
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.sentences)
+
+
+def _chunk_arrays(corpus, chunk_tokens):
+    return [(ids.tolist(), sent.tolist(), raw) for ids, sent, raw in corpus.chunks(chunk_tokens)]
+
+
+def test_streaming_corpus_reads_the_text_once_then_its_cached_ids(tmp_path, monkeypatch):
+    from torch_w2v.corpus import StreamingCorpus
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    rng = np.random.default_rng(2)
+    text = _CountingCorpus([[f"w{i}" for i in rng.integers(0, 30, int(n))]
+                            for n in rng.integers(0, 50, 300)])
+    vocab = {f"w{i}": i for i in range(20)}
+    streaming = StreamingCorpus(text, vocab, sum(map(len, text.sentences)))
+    first = _chunk_arrays(streaming, 64)
+    assert list(tmp_path.iterdir())  # the ids went to a file under TMPDIR
+    assert _chunk_arrays(streaming, 64) == first == _chunk_arrays(streaming, 64)
+    assert text.passes == 1
+    assert _chunk_arrays(streaming, 100) != first and text.passes == 2  # new chunking: text
+    streaming.close()
+    assert not list(tmp_path.iterdir())
+    assert _chunk_arrays(streaming, 64) == first and text.passes == 3
+
+
+def test_streaming_corpus_keeps_no_cache_of_an_unfinished_pass():
+    from torch_w2v.corpus import StreamingCorpus
+
+    text = _CountingCorpus([["a", "b", "c"]] * 1000)
+    streaming = StreamingCorpus(text, {"a": 0, "b": 1}, 3000)
+    chunks = streaming.chunks(64)
+    next(chunks)
+    chunks.close()  # the consumer stopped (an error in training, say)
+    expected = _chunk_arrays(StreamingCorpus(text.sentences, {"a": 0, "b": 1}, 3000, False), 64)
+    assert _chunk_arrays(streaming, 64) == expected
+    assert text.passes == 2
+
+
+@pytest.mark.parametrize("fails", ["creating", "writing"])
+def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeypatch, fails):
+    from torch_w2v.corpus import StreamingCorpus, _IdCache
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if fails == "creating":
+        monkeypatch.setattr(tempfile, "mkdtemp", no_room)
+    else:
+        monkeypatch.setattr(_IdCache, "append", no_room)
+    text = _CountingCorpus([["a", "b"]] * 100)
+    streaming = StreamingCorpus(text, {"a": 0, "b": 1}, 200)
+    with pytest.warns(RuntimeWarning, match="No space left on device.*TMPDIR"):
+        first = _chunk_arrays(streaming, 64)
+    assert _chunk_arrays(streaming, 64) == first
+    assert text.passes == 2
+
+
+def test_fit_from_corpus_file_is_reproducible_and_leaves_no_files(tmp_path, monkeypatch, corpus):
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(" ".join(s) for s in corpus))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    params = dict(vector_size=8, epochs=3, workers=1, progress=False, seed=3)
+    from_file = TorchWord2Vec(**params).fit(corpus_file=str(path))  # epochs 2, 3 from the cache
+    assert not list(temp.iterdir())
+    from_list = TorchWord2Vec(**params).fit(corpus)  # one chunk both ways: the same batches
+    assert sum(map(len, corpus)) < 65536
+    assert np.array_equal(from_file.wv.vectors, from_list.wv.vectors)

@@ -15,11 +15,17 @@ True
 """
 from __future__ import annotations
 
+import os
 import queue
+import shutil
+import tempfile
 import threading
+import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterable
+from itertools import repeat
+from typing import Iterable, Optional
 
 import numpy as np
 from smart_open import open as smart_open
@@ -208,19 +214,22 @@ def _encoded_flushes(sentences: Iterable, key_to_index: dict, flush_tokens: int)
     """Yield ``(ids, sentence_lengths, raw_words)`` for runs of whole sentences holding about
     ``flush_tokens`` tokens, out-of-vocabulary tokens (and emptied sentences) removed."""
     get = key_to_index.get
-    ids: list = []
+    words: list = []
     lengths: list = []
-    raw_words = 0
     for sentence in sentences:
-        raw_words += len(sentence)
-        before = len(ids)
-        ids.extend([get(word, -1) for word in sentence])
-        lengths.append(len(ids) - before)
-        if len(ids) >= flush_tokens:
-            yield (*_drop_out_of_vocabulary(ids, lengths), raw_words)
-            ids, lengths, raw_words = [], [], 0
+        words += sentence
+        lengths.append(len(sentence))
+        if len(words) >= flush_tokens:
+            yield _encode_flush(get, words, lengths)
+            words, lengths = [], []
     if lengths:
-        yield (*_drop_out_of_vocabulary(ids, lengths), raw_words)
+        yield _encode_flush(get, words, lengths)
+
+
+def _encode_flush(get, words: list, lengths: list) -> tuple:
+    # map + fromiter keeps the per-token work in C: ~30% faster than a list comprehension
+    ids = np.fromiter(map(get, words, repeat(-1)), np.int32, len(words))
+    return (*_drop_out_of_vocabulary(ids, lengths), len(words))
 
 
 def encode_corpus(sentences: Iterable, key_to_index: dict) -> EncodedCorpus:
@@ -238,8 +247,14 @@ def encode_corpus(sentences: Iterable, key_to_index: dict) -> EncodedCorpus:
 
 
 class StreamingCorpus:
-    """The same interface as :class:`EncodedCorpus`, but the corpus is re-read and encoded chunk
-    by chunk on every pass, so memory stays bounded by a chunk, not the corpus.
+    """The same interface as :class:`EncodedCorpus`, but memory stays bounded by a chunk, not
+    the corpus.
+
+    The first pass reads and encodes the text (in a background thread) and writes the encoded
+    ids to a temporary file, 4 bytes a token, in the directory ``tempfile`` picks (``TMPDIR``);
+    later passes read the ids back instead of the text, which is much cheaper than tokenising
+    again. Both give exactly the same chunks. Where the file cannot be written (a full or
+    read-only disk) every pass reads the text, with a warning. :meth:`close` deletes it.
 
     Parameters
     ----------
@@ -247,19 +262,100 @@ class StreamingCorpus:
     key_to_index : dict
     raw_words : int
         Tokens in the corpus (known from the vocabulary pass).
+    cache : bool, default True
+        Keep the encoded ids on disk between passes.
     """
 
-    def __init__(self, sentences: Iterable, key_to_index: dict, raw_words: int):
+    def __init__(self, sentences: Iterable, key_to_index: dict, raw_words: int,
+                 cache: bool = True):
         self.sentences = sentences
         self.key_to_index = key_to_index
         self.raw_words = raw_words
+        self.cache = cache
+        self._cached: Optional[_IdCache] = None
 
     def chunks(self, chunk_tokens: int):
         """Yield ``(ids, sentence_index, raw_words)`` for runs of whole sentences of about
         ``chunk_tokens`` tokens (a longer sentence comes whole)."""
-        flushes = _encoded_flushes(self.sentences, self.key_to_index, chunk_tokens)
-        for ids, lengths, raw in read_ahead(flushes):
+        if self._cached is not None and self._cached.chunk_tokens == chunk_tokens:
+            flushes = self._cached.read()
+        else:
+            self.close()
+            flushes = _encoded_flushes(self.sentences, self.key_to_index, chunk_tokens)
+            if self.cache:
+                flushes = self._write_cache(flushes, chunk_tokens)
+            flushes = read_ahead(flushes)
+        for ids, lengths, raw in flushes:
             yield ids, np.repeat(np.arange(len(lengths), dtype=np.int64), lengths), raw
+
+    def _write_cache(self, flushes, chunk_tokens: int):
+        """Pass ``flushes`` through, writing them to a new cache; the cache is used once the
+        pass has run to its end."""
+        try:
+            cache = _IdCache(chunk_tokens)
+        except OSError as err:
+            self._give_up_cache(err)
+            yield from flushes
+            return
+        for flush in flushes:
+            if cache is not None:
+                try:
+                    cache.append(*flush)
+                except OSError as err:
+                    self._give_up_cache(err)
+                    cache.delete()
+                    cache = None
+            yield flush
+        if cache is not None:
+            cache.finish()
+            self._cached = cache
+
+    def _give_up_cache(self, err: OSError) -> None:
+        self.cache = False  # warned once; later passes read the text without trying again
+        warnings.warn(f"could not keep the encoded corpus on disk ({err}); every epoch reads "
+                      "the text instead (slower). Point TMPDIR at a disk with room to fix this",
+                      RuntimeWarning, stacklevel=2)
+
+    def close(self) -> None:
+        """Delete the cached ids (the corpus stays usable: the next pass reads the text)."""
+        if self._cached is not None:
+            self._cached.delete()
+            self._cached = None
+
+
+class _IdCache:
+    """Encoded flushes of a corpus in two temporary files (int32 ids, int64 sentence lengths),
+    read back flush by flush."""
+
+    def __init__(self, chunk_tokens: int):
+        self.chunk_tokens = chunk_tokens
+        self.directory = tempfile.mkdtemp(prefix="torch_w2v-corpus-")
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.directory, True)
+        self.ids_path = os.path.join(self.directory, "ids.int32")
+        self.lengths_path = os.path.join(self.directory, "lengths.int64")
+        self.sizes: list = []  # (ids, sentences, raw words) of each flush
+        self._ids = open(self.ids_path, "wb")
+        self._lengths = open(self.lengths_path, "wb")
+
+    def append(self, ids: np.ndarray, lengths: np.ndarray, raw_words: int) -> None:
+        self._ids.write(ids.astype(np.int32, copy=False).tobytes())
+        self._lengths.write(lengths.astype(np.int64, copy=False).tobytes())
+        self.sizes.append((len(ids), len(lengths), raw_words))
+
+    def finish(self) -> None:
+        self._ids.close()
+        self._lengths.close()
+
+    def read(self):
+        with open(self.ids_path, "rb") as ids, open(self.lengths_path, "rb") as lengths:
+            for n_ids, n_sentences, raw_words in self.sizes:
+                yield (np.fromfile(ids, np.int32, n_ids),
+                       np.fromfile(lengths, np.int64, n_sentences), raw_words)
+
+    def delete(self) -> None:
+        self._ids.close()
+        self._lengths.close()
+        self._cleanup()
 
 
 def read_ahead(iterable, depth: int = 2):

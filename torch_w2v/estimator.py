@@ -206,9 +206,11 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         y : ignored
         corpus_file : str, optional
             Instead of ``X``: a path or URL, one whitespace-tokenised sentence per line, read
-            through smart_open (``.gz``/``.bz2``/``s3://``/``https://`` ...). It is streamed:
-            re-read every epoch (in a background thread, overlapping training), so memory does
-            not grow with the corpus. A corpus passed as ``X`` is instead encoded once into int32
+            through smart_open (``.gz``/``.bz2``/``s3://``/``https://`` ...). It is streamed, so
+            memory does not grow with the corpus: the first epoch reads and encodes the text in a
+            background thread (overlapping training) and keeps the word ids in a temporary file
+            (4 bytes a token, under ``TMPDIR``, deleted when ``fit`` returns) that later epochs
+            read instead of the text. A corpus passed as ``X`` is instead encoded once into int32
             word ids held in memory (4 bytes a token).
         resume : bool, default False
             Continue from the checkpoint in ``checkpoint_dir`` (the epochs it holds are kept, the
@@ -276,7 +278,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
 
     def _fit_vocab(self, sentences, streaming, vocab, total_words, checkpoint=None,
                    previous=None, validation=None):
-        if streaming:  # re-read every epoch: memory bounded by a chunk
+        if streaming:  # memory bounded by a chunk; encoded ids kept on disk between epochs
             corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words)
         else:  # held as int32 ids: 4 bytes a token, read once
             corpus = encode_corpus(sentences, vocab.key_to_index)
@@ -290,6 +292,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                                          validation)
         finally:
             torch.set_num_threads(threads)
+            if streaming:
+                corpus.close()  # the encoded ids it kept on disk between epochs
         earlier = list(previous.history_) if previous is not None else []
         run = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call trained it
         history = earlier + [dict(h, run=run) for h in history]
