@@ -212,6 +212,15 @@ def markdown(results) -> str:
     return "\n".join(lines)
 
 
+def _short_label(result) -> str:
+    """A plot label: the corpus and its size; for synthetic corpora the vocabulary it kept."""
+    size = f"{result['words'] / 1e6:.1f}M tokens"
+    if not result["name"].startswith("zipf"):
+        return f"{result['name'][:22]}\n{size}"
+    vocab = next(iter(result["summary"].values()))["vocab_size"]
+    return f"zipf, {size}\n{vocab:,} words"
+
+
 def plot(results, path: Path) -> None:
     try:
         import matplotlib
@@ -222,7 +231,7 @@ def plot(results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_speed, ax_mem) = plt.subplots(1, 2, figsize=(11, 4))
-    labels = [f"{r['name'].split(' / ')[0][:22]}\n{r['words'] / 1e6:.1f}M tokens" for r in results]
+    labels = [_short_label(r) for r in results]
     width = 0.38
     for i, trainer in enumerate(TRAINERS):
         xs = [j + (i - 0.5) * width for j in range(len(results))]
@@ -237,7 +246,8 @@ def plot(results, path: Path) -> None:
                       (ax_mem, "peak RSS (MB), own process; hatched: after imports")):
         ax.set_xticks(range(len(results)), labels, fontsize=8)
         ax.set_title(title)
-        ax.legend()
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+        ax.legend(loc="upper left", fontsize=8, ncols=3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -257,6 +267,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--trainers", default="torch_w2v,gensim")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="train nothing: join earlier runs' JSON files into one table and "
+                             "plot (e.g. corpus sizes measured with different --rounds)")
     parser.add_argument("--name", help="output file stem (default: from the corpus)")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--worker", choices=TRAINERS, help=argparse.SUPPRESS)
@@ -271,6 +284,10 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        results = [res for path in args.merge for res in json.loads(path.read_text())]
+        write_results(results, out, args.name or "merged")
+        return 0
     params = {"epochs": args.epochs, "workers": args.workers, "device": args.device,
               "batch_size": args.batch_size, "seed": 1}
     trainers = args.trainers.split(",")
@@ -288,6 +305,12 @@ def main(argv=None) -> int:
                for name, path, quality in jobs]
     stem = args.name or ("synthetic" if args.synthetic else
                          (Path(args.corpus).name.split(".")[0] if args.corpus else "wiki-sample"))
+    write_results(results, out, stem)
+    return 0
+
+
+def write_results(results: list, out: Path, stem: str) -> None:
+    """``stem``.json, .md and .png under ``out``, and the table and speed ratios on stdout."""
     from torch_w2v.io import atomic_write_text
 
     atomic_write_text(out / f"{stem}.json", json.dumps(results, indent=2))
@@ -301,7 +324,6 @@ def main(argv=None) -> int:
                   f"{res['speed_ratio_median']:.2f}x (rounds: "
                   + ", ".join(f"{r:.2f}" for r in res["speed_ratios"]) + ")")
     print(f"written: {out / stem}.json .md .png")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 import bz2
 import gzip
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -169,14 +170,20 @@ def test_streaming_corpus_reads_the_text_once_then_its_cached_ids(tmp_path, monk
     assert _chunk_arrays(streaming, 64) == first and text.passes == 3
 
 
-def test_streaming_corpus_keeps_no_cache_of_an_unfinished_pass():
+def test_streaming_corpus_keeps_no_cache_of_an_unfinished_pass(tmp_path, monkeypatch):
     from torch_w2v.corpus import StreamingCorpus
 
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
     text = _CountingCorpus([["a", "b", "c"]] * 1000)
     streaming = StreamingCorpus(text, {"a": 0, "b": 1}, 3000)
     chunks = streaming.chunks(64)
     next(chunks)
     chunks.close()  # the consumer stopped (an error in training, say)
+    deadline = time.monotonic() + 5
+    while list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the reader thread notices within 0.1 s and drops its files
+    assert not list(tmp_path.iterdir())
     expected = _chunk_arrays(StreamingCorpus(text.sentences, {"a": 0, "b": 1}, 3000, False), 64)
     assert _chunk_arrays(streaming, 64) == expected
     assert text.passes == 2
