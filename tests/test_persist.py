@@ -194,11 +194,17 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in uninterrupted.history_]
 
 
-def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("source", ["list", "file"])
+def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch, source):
     import torch_w2v.checkpoints as checkpoints
     from conftest import zipf_corpus
 
     corpus = zipf_corpus(n_sentences=8000)  # 240k tokens: four sampling chunks an epoch
+    data = dict(X=corpus)
+    if source == "file":  # killed in epoch 2, read from the encoded-id file; resumed from text
+        path = tmp_path / "corpus.txt"
+        path.write_text("\n".join(" ".join(s) for s in corpus))
+        data = dict(corpus_file=str(path))
     params = {**FAST, "epochs": 2, "checkpoint_every": 100_000}
     real_save = checkpoints.save
     seen = []
@@ -212,11 +218,12 @@ def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoints, "save", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus)
+        TorchWord2Vec(**params, checkpoint_dir=str(tmp_path / "ckpt")).fit(**data)
     assert (1, 2) in seen or (1, 3) in seen  # checkpoints inside epoch 1 too
     monkeypatch.setattr(checkpoints, "save", real_save)
-    resumed = TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
-    uninterrupted = TorchWord2Vec(**params).fit(corpus)
+    resumed = TorchWord2Vec(**params, checkpoint_dir=str(tmp_path / "ckpt")).fit(
+        **data, resume=True)
+    uninterrupted = TorchWord2Vec(**params).fit(**data)
     _same(resumed, uninterrupted)
     for a, b in zip(resumed.history_, uninterrupted.history_):
         assert (a["loss"], a["pairs"], a["words"]) == (b["loss"], b["pairs"], b["words"])
