@@ -150,48 +150,84 @@ def _chunk_arrays(corpus, chunk_tokens):
     return [(ids.tolist(), sent.tolist(), raw) for ids, sent, raw in corpus.chunks(chunk_tokens)]
 
 
-def test_streaming_corpus_reads_the_text_once_then_its_cached_ids(tmp_path, monkeypatch):
+@pytest.fixture
+def small_flushes(monkeypatch, tmp_path):
+    """Flushes of 16 tokens (so small texts span many), id files under tmp_path/tmp."""
     from torch_w2v.corpus import StreamingCorpus
 
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(StreamingCorpus, "FLUSH_TOKENS", 16)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
     monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
-    rng = np.random.default_rng(2)
-    text = _CountingCorpus([[f"w{i}" for i in rng.integers(0, 30, int(n))]
-                            for n in rng.integers(0, 50, 300)])
+    return temp
+
+
+def _random_text(seed=2, n_sentences=300):
+    rng = np.random.default_rng(seed)
+    return _CountingCorpus([[f"w{i}" for i in rng.integers(0, 30, int(n))]
+                            for n in rng.integers(0, 50, n_sentences)])
+
+
+def test_streaming_corpus_reads_the_text_once_then_its_ids(small_flushes):
+    from torch_w2v.corpus import StreamingCorpus
+
+    text = _random_text()
     vocab = {f"w{i}": i for i in range(20)}
     streaming = StreamingCorpus(text, vocab, sum(map(len, text.sentences)))
     first = _chunk_arrays(streaming, 64)
-    assert list(tmp_path.iterdir())  # the ids went to a file under TMPDIR
+    assert list(small_flushes.iterdir())  # the ids went to a file under TMPDIR
     assert _chunk_arrays(streaming, 64) == first == _chunk_arrays(streaming, 64)
+    bigger = _chunk_arrays(streaming, 100)
     assert text.passes == 1
-    assert _chunk_arrays(streaming, 100) != first and text.passes == 2  # new chunking: text
+    assert all(raw >= 100 for *_, raw in bigger[:-1]) and len(bigger) < len(first)
+    assert [i for ids, *_ in bigger for i in ids] == [i for ids, *_ in first for i in ids]
     streaming.close()
-    assert not list(tmp_path.iterdir())
-    assert _chunk_arrays(streaming, 64) == first and text.passes == 3
+    assert not list(small_flushes.iterdir())
+    assert _chunk_arrays(streaming, 64) == first and text.passes == 2
 
 
-def test_streaming_corpus_keeps_no_cache_of_an_unfinished_pass(tmp_path, monkeypatch):
+def test_counting_pass_records_the_text_for_every_epoch(small_flushes):
+    from torch_w2v.corpus import StreamingCorpus, count_and_record
+    from torch_w2v.vocab import build_vocab, count_words
+
+    text = _random_text(seed=5)
+    counter, total, recording = count_and_record(text)
+    expected_counter, expected_total, _ = count_words(text.sentences)
+    assert list(counter.items()) == list(expected_counter.items())  # first-seen order too
+    assert total == expected_total
+    vocab = build_vocab(counter, min_count=245)  # leaves about half the words out
+    assert 0 < len(vocab) < len(counter)
+    recorded = StreamingCorpus(text, vocab.key_to_index, total, recording=recording)
+    from_text = StreamingCorpus(text.sentences, vocab.key_to_index, total, cache=False)
+    assert _chunk_arrays(recorded, 64) == _chunk_arrays(from_text, 64)
+    assert _chunk_arrays(recorded, 64) == _chunk_arrays(from_text, 64)
+    assert text.passes == 1  # the counting pass only
+    recorded.close()
+    assert not list(small_flushes.iterdir())
+
+
+def test_streaming_corpus_keeps_no_ids_of_an_unfinished_pass(small_flushes):
     from torch_w2v.corpus import StreamingCorpus
 
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(tempfile, "tempdir", None)
     text = _CountingCorpus([["a", "b", "c"]] * 1000)
     streaming = StreamingCorpus(text, {"a": 0, "b": 1}, 3000)
     chunks = streaming.chunks(64)
     next(chunks)
     chunks.close()  # the consumer stopped (an error in training, say)
     deadline = time.monotonic() + 5
-    while list(tmp_path.iterdir()) and time.monotonic() < deadline:
+    while list(small_flushes.iterdir()) and time.monotonic() < deadline:
         time.sleep(0.05)  # the reader thread notices within 0.1 s and drops its files
-    assert not list(tmp_path.iterdir())
+    assert not list(small_flushes.iterdir())
     expected = _chunk_arrays(StreamingCorpus(text.sentences, {"a": 0, "b": 1}, 3000, False), 64)
     assert _chunk_arrays(streaming, 64) == expected
     assert text.passes == 2
 
 
 @pytest.mark.parametrize("fails", ["creating", "writing"])
-def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeypatch, fails):
-    from torch_w2v.corpus import StreamingCorpus, _IdCache
+def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeypatch, fails,
+                                                                          small_flushes):
+    from torch_w2v.corpus import IdFile, StreamingCorpus, count_and_record
 
     def no_room(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -199,13 +235,17 @@ def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeyp
     if fails == "creating":
         monkeypatch.setattr(tempfile, "mkdtemp", no_room)
     else:
-        monkeypatch.setattr(_IdCache, "append", no_room)
+        monkeypatch.setattr(IdFile, "append", no_room)
     text = _CountingCorpus([["a", "b"]] * 100)
+    with pytest.warns(RuntimeWarning, match="No space left on device.*TMPDIR"):
+        counter, total, recording = count_and_record(text)
+    assert recording is None and counter == {"a": 100, "b": 100}
     streaming = StreamingCorpus(text, {"a": 0, "b": 1}, 200)
     with pytest.warns(RuntimeWarning, match="No space left on device.*TMPDIR"):
         first = _chunk_arrays(streaming, 64)
     assert _chunk_arrays(streaming, 64) == first
-    assert text.passes == 2
+    assert text.passes == 3
+    assert not list(small_flushes.iterdir())
 
 
 def test_fit_from_corpus_file_is_reproducible_and_leaves_no_files(tmp_path, monkeypatch, corpus):
@@ -221,3 +261,24 @@ def test_fit_from_corpus_file_is_reproducible_and_leaves_no_files(tmp_path, monk
     from_list = TorchWord2Vec(**params).fit(corpus)  # one chunk both ways: the same batches
     assert sum(map(len, corpus)) < 65536
     assert np.array_equal(from_file.wv.vectors, from_list.wv.vectors)
+
+
+@pytest.mark.parametrize("params", [{}, {"max_vocab_size": 120}])
+def test_fit_and_partial_fit_from_files_equal_fits_from_lists(tmp_path, params):
+    from conftest import zipf_corpus
+
+    first, more = zipf_corpus(n_sentences=300, seed=0), zipf_corpus(n_sentences=200, seed=1)
+    more = [s + ["newword"] for s in more]
+    files = []
+    for name, sentences in (("first.txt", first), ("more.txt", more)):
+        files.append(str(tmp_path / name))
+        (tmp_path / name).write_text("\n".join(" ".join(s) for s in sentences))
+    settings = dict(vector_size=8, epochs=2, workers=1, progress=False, min_count=2, **params)
+    from_files = TorchWord2Vec(**settings).fit(corpus_file=files[0])
+    from_lists = TorchWord2Vec(**settings).fit(first)
+    from_files.partial_fit(corpus_file=files[1])
+    from_lists.partial_fit(more)
+    assert from_files.wv.index_to_key == from_lists.wv.index_to_key  # counts, order, ties
+    assert "newword" in from_files.wv
+    assert np.array_equal(from_files.vocab_.counts, from_lists.vocab_.counts)
+    assert np.array_equal(from_files.wv.vectors, from_lists.wv.vectors)

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import checkpoints
 from .callbacks import ValidationLoss
 from .corpus import (StreamingCorpus, check_reiterable, check_tokens, checked_sentences,
-                     encode_corpus, resolve_corpus)
+                     count_and_record, encode_corpus, resolve_corpus)
 from .keyedvectors import to_keyed_vectors
 from .model import SkipGramNS
 from .params import resolve_device, resolve_workers, validate_params
@@ -207,11 +207,12 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         corpus_file : str, optional
             Instead of ``X``: a path or URL, one whitespace-tokenised sentence per line, read
             through smart_open (``.gz``/``.bz2``/``s3://``/``https://`` ...). It is streamed, so
-            memory does not grow with the corpus: the first epoch reads and encodes the text in a
-            background thread (overlapping training) and keeps the word ids in a temporary file
-            (4 bytes a token, under ``TMPDIR``, deleted when ``fit`` returns) that later epochs
-            read instead of the text. A corpus passed as ``X`` is instead encoded once into int32
-            word ids held in memory (4 bytes a token).
+            memory does not grow with the corpus, and read once: the pass that counts the
+            vocabulary also writes the text as word ids to a temporary file (4 bytes a token,
+            under ``TMPDIR``, deleted when ``fit`` returns) that every epoch reads. (With
+            ``max_vocab_size``, whose pruning needs the counts sentence by sentence, the first
+            epoch reads the text again and writes the file.) A corpus passed as ``X`` is instead
+            encoded once into int32 word ids held in memory (4 bytes a token).
         resume : bool, default False
             Continue from the checkpoint in ``checkpoint_dir`` (the epochs it holds are kept, the
             rest are trained); without a checkpoint, train from the start. The corpus and the
@@ -227,7 +228,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         """
         validate_params(self.get_params())
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        counter, total_words = self._count_words(sentences)
+        counter, total_words, recording = self._count_words(sentences, corpus_file is not None)
         vocab = build_vocab(counter, self.min_count, self.max_final_vocab, self.trim_rule,
                             self.sorted_vocab)
         if len(vocab) == 0:
@@ -239,7 +240,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         del counter
         checkpoint = checkpoints.latest(self.checkpoint_dir, self, vocab) if resume else None
         return self._fit_vocab(sentences, corpus_file is not None, vocab, total_words,
-                               checkpoint=checkpoint, validation=validation)
+                               recording, checkpoint=checkpoint, validation=validation)
 
     def partial_fit(self, X=None, y=None, *, corpus_file=None):
         """Train further on more text, keeping the vectors learnt so far.
@@ -270,16 +271,17 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             return self.fit(X, corpus_file=corpus_file)
         validate_params(self.get_params())
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        counter, total_words = self._count_words(sentences)
+        counter, total_words, recording = self._count_words(sentences, corpus_file is not None)
         vocab = grow_vocab(self.vocab_, counter, self.min_count, self.trim_rule)
         del counter
         return self._fit_vocab(sentences, corpus_file is not None, vocab, total_words,
-                               previous=self)
+                               recording, previous=self)
 
-    def _fit_vocab(self, sentences, streaming, vocab, total_words, checkpoint=None,
-                   previous=None, validation=None):
+    def _fit_vocab(self, sentences, streaming, vocab, total_words, recording=None,
+                   checkpoint=None, previous=None, validation=None):
         if streaming:  # memory bounded by a chunk; encoded ids kept on disk between epochs
-            corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words)
+            corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words,
+                                     recording=recording)
         else:  # held as int32 ids: 4 bytes a token, read once
             corpus = encode_corpus(sentences, vocab.key_to_index)
             if not len(corpus.ids):
@@ -310,13 +312,19 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.wv_ = to_keyed_vectors(vocab, input_vectors)
         self.output_vectors_ = output_vectors
 
-    def _count_words(self, sentences):
-        """Word counts of a validated corpus, and its token count."""
-        counter, total, _ = count_words(checked_sentences(sentences), self.max_vocab_size)
+    def _count_words(self, sentences, record=False):
+        """Word counts of a validated corpus, its token count and, with ``record``, the text
+        encoded on disk in the same pass (None where it could not be, or with
+        ``max_vocab_size``: gensim prunes the counts sentence by sentence)."""
+        recording = None
+        if record and self.max_vocab_size is None:
+            counter, total, recording = count_and_record(checked_sentences(sentences))
+        else:
+            counter, total, _ = count_words(checked_sentences(sentences), self.max_vocab_size)
         if total == 0:
             raise ValueError("the corpus is empty: it holds no tokens to train on")
         check_tokens(counter)
-        return counter, total
+        return counter, total, recording
 
     def _sampler(self, vocab, batch_size, device, seed):
         if self.subsampling == "percentile":
