@@ -10,12 +10,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import checkpoints
 from .callbacks import ValidationLoss
-from .corpus import (StreamingCorpus, check_reiterable, check_tokens, checked_sentences,
-                     count_and_record, encode_corpus, resolve_corpus)
+from .corpus import check_reiterable, check_tokens, checked_sentences, encode_corpus, resolve_corpus
 from .keyedvectors import to_keyed_vectors
 from .model import SkipGramNS
 from .params import resolve_device, resolve_workers, validate_params
 from .sampling import BatchSampler
+from .streaming import StreamingCorpus, count_and_record
 from .steps import default_batch_size, make_step, resolve_step
 from .train import train_sgns
 from .vocab import (build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution,

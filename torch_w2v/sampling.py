@@ -197,9 +197,9 @@ class BatchSampler:
         self.chunk_tokens = chunk_tokens or max(1 << 16, 2 * batch_size)
 
     def epoch(self, corpus, skip_chunks: int = 0):
-        """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus` or
-        :class:`StreamingCorpus`), leaving out its first ``skip_chunks`` chunks (a resumed run
-        has trained them) without drawing random numbers for them."""
+        """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus` or a
+        :class:`~torch_w2v.streaming.StreamingCorpus`), leaving out its first ``skip_chunks``
+        chunks (a resumed run has trained them) without drawing random numbers for them."""
         for index, (ids, sentence, raw_words) in enumerate(corpus.chunks(self.chunk_tokens)):
             if index >= skip_chunks:
                 yield from self._chunk_batches(ids, sentence, raw_words)

@@ -67,7 +67,7 @@ def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callba
     ----------
     model : torch_w2v.model.SkipGramNS
     sampler : torch_w2v.sampling.BatchSampler
-    corpus : torch_w2v.corpus.EncodedCorpus or StreamingCorpus
+    corpus : torch_w2v.corpus.EncodedCorpus or torch_w2v.streaming.StreamingCorpus
     step : callable
         ``step(batch, lr) -> (loss_sum, pairs)`` (:func:`torch_w2v.steps.make_step`).
     epochs : int
