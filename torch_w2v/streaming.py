@@ -145,7 +145,7 @@ class StreamingCorpus:
             flushes = _raw_flushes(self.sentences, _vocabulary_encoder(self.key_to_index),
                                    self.FLUSH_TOKENS)
             if self.cache:
-                flushes = self._write_ids(flushes)
+                flushes = _recorded(flushes, self._keep_ids)
             flushes = read_ahead(flushes)
         for ids, lengths in flushes:
             raw_words = len(ids)
@@ -153,31 +153,12 @@ class StreamingCorpus:
                 ids = self._remap[ids]
             yield (*_drop_out_of_vocabulary(ids, lengths), raw_words)
 
-    def _write_ids(self, flushes):
-        """Pass ``flushes`` through, writing them to an :class:`IdFile` that later passes read
-        once this pass has run to its end."""
-        try:
-            id_file = IdFile()
-        except OSError as err:
-            self._give_up_cache(err)
-            yield from flushes
-            return
-        for flush in flushes:
-            if id_file is not None:
-                try:
-                    id_file.append(*flush)
-                except OSError as err:
-                    self._give_up_cache(err)
-                    id_file.delete()
-                    id_file = None
-            yield flush
-        if id_file is not None:
-            id_file.finish()
-            self._ids = id_file
-
-    def _give_up_cache(self, err: OSError) -> None:
-        self.cache = False  # warned once; later passes read the text without trying again
-        _warn_no_id_file(err)
+    def _keep_ids(self, id_file: Optional[IdFile]) -> None:
+        """Read later passes from ``id_file``; None: it could not be written, and later passes
+        read the text without trying again (one warning is enough)."""
+        if id_file is None:
+            self.cache = False
+        self._ids = id_file
 
     def close(self) -> None:
         """Delete the kept ids (the corpus stays usable: the next pass reads the text)."""
@@ -206,26 +187,42 @@ def count_and_record(sentences: Iterable) -> tuple:
         None (after a warning) where the file could not be written.
     """
     first_seen = FirstSeenIds()
-    try:
-        recording = IdFile()
-    except OSError as err:
-        _warn_no_id_file(err)
-        recording = None
-    total = 0
-    for ids, lengths in _raw_flushes(sentences, first_seen.encode, StreamingCorpus.FLUSH_TOKENS):
-        total += len(ids)
-        if recording is not None:
-            try:
-                recording.append(ids, lengths)
-            except OSError as err:
-                _warn_no_id_file(err)
-                recording.delete()
-                recording = None
+    kept: list = []
+    flushes = _raw_flushes(sentences, first_seen.encode, StreamingCorpus.FLUSH_TOKENS)
+    total = sum(len(ids) for ids, _ in _recorded(flushes, kept.append))
     counter = first_seen.counter()
+    recording = kept[-1]
     if recording is not None:
-        recording.finish()
         recording.words = counter  # its keys, in id order, give the remap to the vocabulary
     return counter, total, recording
+
+
+def _recorded(flushes, keep):
+    """Pass ``(ids, sentence_lengths)`` flushes through, writing them to a new :class:`IdFile`.
+
+    ``keep(id_file)`` gets the file once every flush is written (a pass left unfinished keeps
+    nothing), or ``keep(None)``, after a warning, as soon as the file cannot be written.
+    """
+    try:
+        id_file = IdFile()
+    except OSError as err:
+        _warn_no_id_file(err)
+        keep(None)
+        yield from flushes
+        return
+    for flush in flushes:
+        if id_file is not None:
+            try:
+                id_file.append(*flush)
+            except OSError as err:
+                _warn_no_id_file(err)
+                id_file.delete()
+                id_file = None
+                keep(None)
+        yield flush
+    if id_file is not None:
+        id_file.finish()
+        keep(id_file)
 
 
 class IdFile:
