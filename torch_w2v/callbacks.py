@@ -1,13 +1,22 @@
 """Training callbacks: subclass :class:`Callback` and override the hooks you need.
 
-Every hook receives the estimator being fitted first; ``logs`` is the epoch's ``history_`` entry.
+Every hook receives the run first: a :class:`torch_w2v.run.TrainingRun`, whose documented
+attributes hold what training has so far (``run.params``, ``run.vocab``, ``run.tables`` with the
+live vectors, ``run.position``, ``run.history``, ``run.epoch``, ``run.device``, ``run.backend``;
+``run.keyed_vectors()`` copies the vectors into a gensim ``KeyedVectors``). The estimator itself
+is not touched until training succeeds. ``logs`` is the epoch's ``history_`` entry; a callback
+may add keys to it.
 
 Examples
 --------
 >>> class PrintLoss(Callback):
-...     def on_epoch_end(self, estimator, epoch, logs):
-...         print(f"epoch {epoch}: loss {logs['loss']:.3f}")
->>> # TorchWord2Vec(callbacks=[PrintLoss()]).fit(sentences)
+...     def on_epoch_end(self, run, epoch, logs):
+...         print(f"epoch {epoch}: loss {logs['loss']:.3f}, {len(run.vocab)} words")
+>>> from gensim.test.utils import common_texts
+>>> from torch_w2v import TorchWord2Vec
+>>> _ = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False,
+...                   callbacks=[PrintLoss()]).fit(common_texts)  # doctest: +ELLIPSIS
+epoch 1: loss ..., 12 words
 """
 from __future__ import annotations
 
@@ -24,17 +33,17 @@ logger = logging.getLogger("torch_w2v")
 class Callback:
     """Base class of training callbacks; every hook does nothing by default."""
 
-    def on_train_begin(self, estimator):
-        """Called once, after the vocabulary is built and before the first epoch."""
+    def on_train_begin(self, run):
+        """Called once, after the vocabulary and tables are built, before the first epoch."""
 
-    def on_epoch_begin(self, estimator, epoch: int):
+    def on_epoch_begin(self, run, epoch: int):
         """Called before epoch ``epoch`` (counted from 1)."""
 
-    def on_epoch_end(self, estimator, epoch: int, logs: dict):
+    def on_epoch_end(self, run, epoch: int, logs: dict):
         """Called after each epoch with that epoch's history entry."""
 
-    def on_train_end(self, estimator, history: list):
-        """Called once when training ends, with the whole history."""
+    def on_train_end(self, run, history: list):
+        """Called once when training ends, with the run's whole history."""
 
 
 class ValidationLoss(Callback):
@@ -47,8 +56,8 @@ class ValidationLoss(Callback):
         self.sampler = sampler
         self.seed = sampler.generator.initial_seed()
 
-    def on_epoch_end(self, estimator, epoch, logs):
-        model = estimator.module_
+    def on_epoch_end(self, run, epoch, logs):
+        model = run.tables
         self.sampler.generator.manual_seed(self.seed)
         total = pairs = 0.0
         with torch.no_grad():
@@ -81,13 +90,13 @@ class NearestNeighbours(Callback):
         self.words = list(words)
         self.topn = topn
 
-    def on_epoch_end(self, estimator, epoch, logs):
-        vectors = estimator.module_.input_vectors.detach()
+    def on_epoch_end(self, run, epoch, logs):
+        vectors = run.tables.input_vectors.detach()
         unit = vectors / vectors.norm(dim=1, keepdim=True).clamp(min=1e-12)
-        words = estimator.vocab_.index_to_key
+        words = run.vocab.index_to_key
         found = {}
         for word in self.words:
-            index = estimator.vocab_.key_to_index.get(word)
+            index = run.vocab.key_to_index.get(word)
             if index is None:
                 continue
             sims = unit @ unit[index]
@@ -98,6 +107,6 @@ class NearestNeighbours(Callback):
         lines = [f"{w}: " + ", ".join(n for n, _ in near) for w, near in found.items()]
         for line in lines:
             logger.info("epoch %d neighbours %s", epoch, line)
-        if estimator.progress:
+        if run.progress:
             for line in lines:
                 tqdm.write(f"  epoch {epoch} | {line}")

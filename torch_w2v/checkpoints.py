@@ -15,6 +15,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from .fitted import FittedModel
 from .params import CODE_PARAMS
 from .persist import load_state, save_state
 from .train import Position
@@ -29,55 +30,52 @@ CHECKPOINT_NAME = "checkpoint.npz"
 _FREE_PARAMS = {"progress", "workers", "checkpoint_dir", "device", "checkpoint_every"}
 
 
-def _stored_params(estimator) -> dict:
-    return {k: v for k, v in estimator.get_params().items() if k not in CODE_PARAMS}
+def _stored_params(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k not in CODE_PARAMS}
 
 
-def _document(estimator, vocab, history, corpus_words) -> dict:
+def _document(params, vocab, history, corpus_words) -> dict:
     from . import __version__
 
-    return {"params": _stored_params(estimator), "words": list(vocab.index_to_key),
+    return {"params": _stored_params(params), "words": list(vocab.index_to_key),
             "history": history, "corpus_words": int(corpus_words), "version": __version__}
 
 
-def save_model(path, estimator) -> None:
-    """Write a fitted estimator (see :meth:`TorchWord2Vec.save`)."""
-    arrays = {"input_vectors": estimator.wv_.vectors,
-              "output_vectors": estimator.output_vectors_,
-              "counts": estimator.vocab_.counts}
-    save_state(path, arrays, _document(estimator, estimator.vocab_, estimator.history_,
-                                       estimator.corpus_words_))
+def save_model(path, params: dict, fitted: FittedModel) -> None:
+    """Write a fitted model and its parameters (see :meth:`TorchWord2Vec.save`)."""
+    arrays = {"input_vectors": fitted.input_vectors, "output_vectors": fitted.output_vectors,
+              "counts": fitted.vocab.counts}
+    save_state(path, arrays, _document(params, fitted.vocab, fitted.history,
+                                       fitted.corpus_words))
 
 
-def load_model(path, cls):
-    """Read a model file into a new fitted ``cls`` instance, on the CPU."""
+def load_model(path) -> tuple:
+    """Read a model file: ``(params, FittedModel)``, on the CPU."""
     arrays, doc = load_state(path)
     words = doc["words"]
     for name in ("input_vectors", "output_vectors"):
         if arrays[name].shape != (len(words), doc["params"]["vector_size"]):
             raise ValueError(f"{path}: {name} has shape {arrays[name].shape}, expected "
                              f"({len(words)}, {doc['params']['vector_size']})")
-    estimator = cls(**doc["params"])
-    estimator._set_fitted(Vocabulary(words, arrays["counts"]), arrays["input_vectors"],
-                          arrays["output_vectors"], doc["history"], doc["corpus_words"],
-                          torch.device("cpu"))
-    return estimator
+    fitted = FittedModel(Vocabulary(words, arrays["counts"]), arrays["input_vectors"],
+                         arrays["output_vectors"], doc["history"], doc["corpus_words"], "cpu")
+    return doc["params"], fitted
 
 
-def save(directory, estimator, vocab, model, generator, position, corpus_words) -> None:
+def save(directory, params, vocab, model, generator, position, corpus_words) -> None:
     """Write the checkpoint of a run standing at ``position`` (a :class:`.train.Position`)."""
     arrays = {"input_vectors": model.input_vectors.detach().cpu().numpy(),
               "output_vectors": model.output_vectors.detach().cpu().numpy(),
               "counts": vocab.counts,
               "rng_state": generator.get_state().numpy()}
-    doc = _document(estimator, vocab, position.history, corpus_words)
+    doc = _document(params, vocab, position.history, corpus_words)
     doc.update(position={k: v for k, v in asdict(position).items() if k != "history"},
                generator_device=str(generator.device))
     os.makedirs(directory, exist_ok=True)
     save_state(os.path.join(directory, CHECKPOINT_NAME), arrays, doc)
 
 
-def latest(directory, estimator, vocab):
+def latest(directory, params, vocab):
     """The checkpoint in ``directory`` as ``(arrays, document)``, or None if there is none.
 
     Raises
@@ -92,7 +90,7 @@ def latest(directory, estimator, vocab):
         logger.info("no checkpoint in %s: training from the start", directory)
         return None
     arrays, doc = load_state(path)
-    ours = {k: v for k, v in _stored_params(estimator).items() if k not in _FREE_PARAMS}
+    ours = {k: v for k, v in _stored_params(params).items() if k not in _FREE_PARAMS}
     theirs = {k: v for k, v in doc["params"].items() if k not in _FREE_PARAMS}
     changed = sorted(k for k in ours if ours[k] != theirs.get(k))
     if changed:

@@ -15,6 +15,7 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
+
 def _str2bool(text: str) -> bool:
     lowered = text.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -32,7 +33,15 @@ def _optional(kind):
     return parse
 
 
-# every TorchWord2Vec parameter but the code ones (params.CODE_PARAMS)
+def _step_help() -> str:
+    from .backends import BACKENDS
+
+    return "the backend: 'auto' (the first that can run), " + ", ".join(
+        f"'{b.name}' ({b.summary})" for b in BACKENDS)
+
+
+# every TorchWord2Vec parameter but the code ones (params.CODE_PARAMS); help may be a callable
+
 _FLAGS = {
     "vector_size": (int, "dimensionality of the word vectors"),
     "window": (int, "maximum distance between a centre and a context word"),
@@ -50,7 +59,7 @@ _FLAGS = {
     "shrink_windows": (_str2bool, "draw each centre's window from 1..window (word2vec)"),
     "sorted_vocab": (_str2bool, "number words by descending frequency"),
     "batch_size": (_optional(int), "(context, centre) pairs per step (default: by step)"),
-    "step": (str, "'auto', 'fused' (compiled CPU op) or 'batched' (tensor ops, any device)"),
+    "step": (str, _step_help),
     "update_cap": (_optional(float), "batched step: most scores one vector sums per step"),
     "device": (str, "'auto', 'cpu', 'cuda', 'cuda:N'"),
     "progress": (_optional(_str2bool), "progress bar (default: when stderr is a terminal)"),
@@ -73,6 +82,7 @@ def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training parameters (gensim's names and defaults)")
     defaults = TorchWord2Vec().get_params()
     for name, (kind, text) in _FLAGS.items():
+        text = text() if callable(text) else text
         metavar = {"_str2bool": "BOOL"}.get(kind.__name__, kind.__name__.upper())
         if "default" not in text:
             text = f"{text} (default: {defaults[name]})"

@@ -188,6 +188,10 @@ class EncodedCorpus:
             raw = (self.raw_words * stop) // n - (self.raw_words * start) // n
             yield self.ids[start:stop], sentence_index, raw
 
+    def close(self) -> None:
+        """Nothing to release: the ids live in memory (as :class:`~.streaming.StreamingCorpus`
+        has it, so a run closes either)."""
+
 
 def _drop_out_of_vocabulary(ids: list, lengths: list) -> tuple:
     """One flush of encoded sentences as arrays, without the -1 (out-of-vocabulary) ids."""

@@ -1,7 +1,6 @@
-"""The scikit-learn estimator: a thin facade over corpus → vocab → batches → model + loop → vectors."""
+"""The scikit-learn estimator: parameters, validation and fitted attributes. A facade: ``fit``
+builds a :class:`~torch_w2v.run.TrainingRun`, runs it, and only then assigns what it trained."""
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 import torch
@@ -9,17 +8,11 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import checkpoints
-from .callbacks import ValidationLoss
-from .corpus import check_reiterable, check_tokens, checked_sentences, encode_corpus, resolve_corpus
+from .corpus import check_reiterable, checked_sentences, resolve_corpus
+from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
-from .model import SkipGramNS
-from .params import resolve_device, resolve_workers, validate_params
-from .sampling import BatchSampler
-from .streaming import StreamingCorpus, count_and_record
-from .steps import default_batch_size, make_step, resolve_step
-from .train import train_sgns
-from .vocab import (build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution,
-                    percentile_keep_probabilities)
+from .params import validate_params
+from .run import TrainingRun
 
 __all__ = ["TorchWord2Vec"]
 
@@ -68,15 +61,18 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     trim_rule : callable, optional
         ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
     batch_size : int, optional
-        (Context, centre) pairs handed to one step. Default: 32768 for the fused CPU step; for
-        the batched step, corpus tokens / 64 (many steps per epoch), at most 8192 on CPU and
-        262144 on CUDA.
-    step : {"auto", "fused", "batched"}, default "auto"
-        How a batch is trained. ``"fused"``: a compiled CPU op updates each centre word's block
-        in place, block after block (word2vec's sequential SGD within a block; compiled on first
-        use, about a minute, then cached). ``"batched"``: PyTorch tensor ops score the whole batch
-        from the same weights, then add all steps at once (any device; deterministic).
-        ``"auto"``: fused on CPU where it compiles, batched otherwise.
+        (Context, centre) pairs handed to one step. Default: the backend's (32768 for the fused
+        CPU step; for the batched and autograd steps, corpus tokens / 64, at most 8192 on CPU
+        and 262144 on CUDA).
+    step : str, default "auto"
+        The backend that trains each batch (:mod:`torch_w2v.backends`). ``"fused"``: a compiled
+        CPU op updates each centre word's block in place, block after block (word2vec's
+        sequential SGD within a block; built on first use in a few seconds, then cached).
+        ``"batched"``: PyTorch tensor ops score the whole batch from the same weights, then
+        add all steps at once (any device; deterministic). ``"autograd"``: the loss through
+        autograd and ``optimizer``. ``"auto"``: the first of these that supports the device and
+        parameters and runs here (fused on CPU where it builds; batched on GPUs; autograd for
+        Adam).
     update_cap : float, default 256
         Keeps large batches stable: a vector that more than ``update_cap`` scores (logits) of
         one batch update gets the sum of their steps scaled by ``update_cap / scores`` (a
@@ -87,7 +83,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     device : str, default "auto"
         ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     callbacks : list of Callback, default ()
-        Hooks called at train/epoch begin and end (see :mod:`torch_w2v.callbacks`).
+        Hooks called at train/epoch begin and end with the training run's state (see
+        :mod:`torch_w2v.callbacks`).
     progress : bool, optional
         Show a progress bar; by default only when stderr is a terminal.
     checkpoint_dir : str, optional
@@ -198,6 +195,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     def fit(self, X=None, y=None, *, corpus_file=None, resume=False, validation=None):
         """Learn word vectors from a corpus.
 
+        The fitted attributes are assigned only once training has succeeded: a ``fit`` that
+        fails (bad input, an interruption, a diverging run) leaves a fitted estimator as it was.
+
         Parameters
         ----------
         X : iterable of list of str
@@ -220,27 +220,18 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             the result is bit-identical to an uninterrupted run.
         validation : iterable of list of str, optional
             Held-out sentences: each epoch's ``history_`` entry gets ``val_loss``, their mean
-            SGNS loss (no gradient; words outside the vocabulary are skipped).
+            loss per pair (no gradient; words outside the vocabulary are skipped).
 
         Returns
         -------
         self
         """
-        validate_params(self.get_params())
+        params = self._validated_params()
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        counter, total_words, recording = self._count_words(sentences, corpus_file is not None)
-        vocab = build_vocab(counter, self.min_count, self.max_final_vocab, self.trim_rule,
-                            self.sorted_vocab)
-        if len(vocab) == 0:
-            raise ValueError(
-                f"the vocabulary is empty: no word occurs min_count={self.min_count} times "
-                f"(the most frequent occurs {max(counter.values())} times); "
-                "lower min_count or give a larger corpus"
-            )
-        del counter
-        checkpoint = checkpoints.latest(self.checkpoint_dir, self, vocab) if resume else None
-        return self._fit_vocab(sentences, corpus_file is not None, vocab, total_words,
-                               recording, checkpoint=checkpoint, validation=validation)
+        fitted = TrainingRun(params).fit(sentences, streaming=corpus_file is not None,
+                                         resume=resume, validation=validation)
+        self._assign(fitted)
+        return self
 
     def partial_fit(self, X=None, y=None, *, corpus_file=None):
         """Train further on more text, keeping the vectors learnt so far.
@@ -257,6 +248,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
           epochs already trained, so the result is reproducible.
 
         Unfitted, it is :meth:`fit`. ``history_`` gets the new epochs, ``run`` counting the calls.
+        A call that fails leaves the estimator exactly as it was.
 
         Parameters
         ----------
@@ -269,120 +261,30 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         """
         if not hasattr(self, "wv_"):
             return self.fit(X, corpus_file=corpus_file)
-        validate_params(self.get_params())
+        params = self._validated_params()
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        counter, total_words, recording = self._count_words(sentences, corpus_file is not None)
-        vocab = grow_vocab(self.vocab_, counter, self.min_count, self.trim_rule)
-        del counter
-        return self._fit_vocab(sentences, corpus_file is not None, vocab, total_words,
-                               recording, previous=self)
-
-    def _fit_vocab(self, sentences, streaming, vocab, total_words, recording=None,
-                   checkpoint=None, previous=None, validation=None):
-        if streaming:  # memory bounded by a chunk; encoded ids kept on disk between epochs
-            corpus = StreamingCorpus(sentences, vocab.key_to_index, total_words,
-                                     recording=recording)
-        else:  # held as int32 ids: 4 bytes a token, read once
-            corpus = encode_corpus(sentences, vocab.key_to_index)
-            if not len(corpus.ids):
-                raise ValueError("no word of this text is in the vocabulary: nothing to train")
-        device = resolve_device(self.device)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(resolve_workers(self.workers))
-        try:
-            model, history = self._train(vocab, corpus, device, checkpoint, previous,
-                                         validation)
-        finally:
-            torch.set_num_threads(threads)
-            if streaming:
-                corpus.close()  # the encoded ids it kept on disk between epochs
-        earlier = list(previous.history_) if previous is not None else []
-        run = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call trained it
-        history = earlier + [dict(h, run=run) for h in history]
-        self._set_fitted(vocab, model.input_vectors.detach().cpu().numpy(),
-                         model.output_vectors.detach().cpu().numpy(), history,
-                         corpus.raw_words, device)
+        fitted = TrainingRun(params, previous=self._fitted_model()).fit(
+            sentences, streaming=corpus_file is not None)
+        self._assign(fitted)
         return self
 
-    def _set_fitted(self, vocab, input_vectors, output_vectors, history, corpus_words, device):
-        self.vocab_ = vocab
-        self.device_ = device
-        self.corpus_words_ = corpus_words
-        self.history_ = history
-        self.wv_ = to_keyed_vectors(vocab, input_vectors)
-        self.output_vectors_ = output_vectors
+    def _validated_params(self) -> dict:
+        params = self.get_params()
+        validate_params(params)
+        return params
 
-    def _count_words(self, sentences, record=False):
-        """Word counts of a validated corpus, its token count and, with ``record``, the text
-        encoded on disk in the same pass (None where it could not be, or with
-        ``max_vocab_size``: gensim prunes the counts sentence by sentence)."""
-        recording = None
-        if record and self.max_vocab_size is None:
-            counter, total, recording = count_and_record(checked_sentences(sentences))
-        else:
-            counter, total, _ = count_words(checked_sentences(sentences), self.max_vocab_size)
-        if total == 0:
-            raise ValueError("the corpus is empty: it holds no tokens to train on")
-        check_tokens(counter)
-        return counter, total, recording
+    def _assign(self, fitted: FittedModel) -> None:
+        """Set every fitted attribute from ``fitted`` (one place, after a run succeeded)."""
+        self.vocab_ = fitted.vocab
+        self.device_ = torch.device(fitted.device)
+        self.corpus_words_ = fitted.corpus_words
+        self.history_ = fitted.history
+        self.wv_ = to_keyed_vectors(fitted.vocab, fitted.input_vectors)
+        self.output_vectors_ = fitted.output_vectors
 
-    def _sampler(self, vocab, batch_size, device, seed):
-        if self.subsampling == "percentile":
-            keep = percentile_keep_probabilities(vocab.counts, self.subsample_percentile)
-        else:
-            keep = keep_probabilities(vocab.counts, self.sample)
-        return BatchSampler(
-            keep, noise_distribution(vocab.counts, self.ns_exponent),
-            window=self.window, negative=self.negative, shrink_windows=self.shrink_windows,
-            batch_size=batch_size, device=device,
-            generator=torch.Generator(device).manual_seed(seed),
-            subsample_independently=self.subsampling == "percentile",
-            full_windows_only=self.full_windows_only,
-            noise_table_size=self.noise_table_size if self.noise_sampler == "table" else None,
-        )
-
-    def _train(self, vocab, corpus, device, checkpoint=None, previous=None, validation=None):
-        kind, kernel = resolve_step(self.step, self.optimizer, self.max_norm, device)
-        batch_size = self.batch_size or default_batch_size(kind, device, corpus.raw_words)
-        seed = self.seed + (len(previous.history_) if previous is not None else 0)
-        init_generator = torch.Generator().manual_seed(seed)
-        model = SkipGramNS(len(vocab), self.vector_size, generator=init_generator)
-        if previous is not None:  # continued training: the known words' rows carry over
-            known = len(previous.vocab_)
-            with torch.no_grad():
-                model.input_vectors[:known] = torch.from_numpy(previous.wv_.vectors)
-                model.output_vectors[:known] = torch.from_numpy(previous.output_vectors_)
-        model = model.to(device)
-        sampler = self._sampler(vocab, batch_size, device, seed)
-        position = None
-        if checkpoint is not None:
-            position = checkpoints.restore(checkpoint, model, sampler.generator)
-        save = None
-        if self.checkpoint_dir:
-            def save(position):
-                checkpoints.save(self.checkpoint_dir, self, vocab, model, sampler.generator,
-                                 position, corpus.raw_words)
-        callbacks = list(self.callbacks)
-        if validation is not None:  # first, so the other callbacks see val_loss
-            held_out = encode_corpus(checked_sentences(resolve_corpus(validation, None)),
-                                     vocab.key_to_index)  # read once: any iterable will do
-            callbacks.insert(0, ValidationLoss(held_out, self._sampler(vocab, batch_size,
-                                                                        device, seed)))
-        progress = self.progress
-        if progress is None:
-            progress = _stderr_is_terminal()
-        step = make_step(kind, model, kernel=kernel, update_cap=self.update_cap,
-                         optimizer=self.optimizer, alpha=self.alpha, max_norm=self.max_norm)
-        self.vocab_, self.module_ = vocab, model  # what callbacks read during training
-        try:
-            history = train_sgns(model, sampler, corpus, step, epochs=self.epochs,
-                                 alpha=self.alpha, min_alpha=self.min_alpha,
-                                 callbacks=callbacks, owner=self, progress=progress,
-                                 position=position, checkpoint=save,
-                                 checkpoint_every=self.checkpoint_every)
-        finally:
-            del self.module_
-        return model, history
+    def _fitted_model(self) -> FittedModel:
+        return FittedModel(self.vocab_, self.wv_.vectors, self.output_vectors_, self.history_,
+                           self.corpus_words_, str(self.device_))
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -394,12 +296,15 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         and ``trim_rule`` are code and are not saved.
         """
         check_is_fitted(self, "wv_")
-        checkpoints.save_model(path, self)
+        checkpoints.save_model(path, self.get_params(), self._fitted_model())
 
     @classmethod
     def load(cls, path):
         """Load an estimator written by :meth:`save` (on CPU, whatever device trained it)."""
-        return checkpoints.load_model(path, cls)
+        params, fitted = checkpoints.load_model(path)
+        estimator = cls(**params)
+        estimator._assign(fitted)
+        return estimator
 
     # -- using the fitted model ----------------------------------------------------------------
 
@@ -448,6 +353,3 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         tags.requires_fit = True
         return tags
 
-
-def _stderr_is_terminal() -> bool:
-    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()

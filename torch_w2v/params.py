@@ -87,6 +87,12 @@ def _device(name, value):
     resolve_device(value)
 
 
+def _step(name, value):
+    from .backends import backend_names
+
+    _choice("auto", *backend_names())(name, value)
+
+
 _CHECKS = {
     "vector_size": _int(1),
     "window": _int(1),
@@ -105,7 +111,7 @@ _CHECKS = {
     "sorted_vocab": _bool,
     "trim_rule": _callable_or_none,
     "batch_size": _int(1, allow_none=True),
-    "step": _choice("auto", "fused", "batched"),
+    "step": _step,
     "update_cap": _optional_positive,
     "device": _device,
     "callbacks": _callbacks,

@@ -1,7 +1,7 @@
 """The training loop: learning-rate schedule, update steps, loss accounting, progress, history.
 
-It knows tensors, a model and a batch sampler, not the estimator; callbacks get the ``owner``
-object they are handed (the estimator, when called from ``fit``).
+It knows tensors, a model, a batch sampler and a step function, not the estimator; callbacks get
+the ``run`` object they are handed (a :class:`torch_w2v.run.TrainingRun` from ``fit``).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["linear_lr", "train_sgns", "Position"]
+__all__ = ["linear_lr", "train_epochs", "Position"]
 
 logger = logging.getLogger("torch_w2v")
 
@@ -58,9 +58,9 @@ class Position:
     history: list = field(default_factory=list)
 
 
-def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
-               owner=None, progress=False, position=None, checkpoint=None,
-               checkpoint_every=None):
+def train_epochs(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
+                 run=None, progress=False, position=None, checkpoint=None,
+                 checkpoint_every=None):
     """Train ``model`` for ``epochs`` passes over ``corpus``, one ``step`` per batch.
 
     Parameters
@@ -69,17 +69,18 @@ def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callba
     sampler : torch_w2v.sampling.BatchSampler
     corpus : torch_w2v.corpus.EncodedCorpus or torch_w2v.streaming.StreamingCorpus
     step : callable
-        ``step(batch, lr) -> (loss_sum, pairs)`` (:func:`torch_w2v.steps.make_step`).
+        ``step(batch, lr) -> (loss_sum, pairs)`` (:meth:`torch_w2v.backends.Backend.make_step`).
     epochs : int
     alpha, min_alpha : float
         Learning rate decays linearly between them over all raw words of all epochs.
     callbacks : sequence of torch_w2v.callbacks.Callback
-    owner : object
+    run : object
         Passed to the callbacks as their first argument.
     progress : bool
         Show a tqdm bar with words/s and the running loss.
     position : Position, optional
-        Where a resumed run starts (default: the beginning).
+        Where a resumed run starts (default: the beginning); updated as training goes, so the
+        caller can show it to callbacks.
     checkpoint : callable, optional
         ``checkpoint(position)``, called at the end of every epoch and, with
         ``checkpoint_every``, at the first chunk boundary after every ``checkpoint_every`` raw
@@ -96,7 +97,7 @@ def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callba
     lr = alpha
     next_checkpoint = _next_multiple(pos.words_done, checkpoint_every)
     for cb in callbacks:
-        cb.on_train_begin(owner)
+        cb.on_train_begin(run)
     bar = tqdm(total=total_words, initial=pos.words_done, unit="word", unit_scale=True,
                disable=not progress, dynamic_ncols=True, leave=True)
     device = model.input_vectors.device
@@ -105,7 +106,7 @@ def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callba
             epoch = pos.epoch
             if pos.chunks_done == 0:
                 for cb in callbacks:
-                    cb.on_epoch_begin(owner, epoch)
+                    cb.on_epoch_begin(run, epoch)
             loss_sum = torch.tensor(pos.epoch_loss, dtype=torch.float64, device=device)
             pairs = torch.tensor(pos.epoch_pairs, dtype=torch.int64, device=device)
             start = last_refresh = time.perf_counter() - pos.epoch_seconds
@@ -146,11 +147,11 @@ def train_sgns(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callba
             logger.info("epoch %d/%d: loss %.4f, %d words, %.0f words/s, lr %.6f",
                         epoch, epochs, loss, logs["words"], logs["words_per_sec"], lr)
             for cb in callbacks:
-                cb.on_epoch_end(owner, epoch, logs)
+                cb.on_epoch_end(run, epoch, logs)
     finally:
         bar.close()
     for cb in callbacks:
-        cb.on_train_end(owner, pos.history)
+        cb.on_train_end(run, pos.history)
     return pos.history
 
 

@@ -1,0 +1,119 @@
+"""The training run: fitted state assigned only after success, and what callbacks see."""
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from torch_w2v import Callback, TorchWord2Vec
+from torch_w2v.backends.cpu_fused import CpuFused
+from torch_w2v.run import TrainingRun
+
+from conftest import zipf_corpus
+
+FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512, workers=1)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def crash_after(monkeypatch):
+    """Make the fused step raise after ``n`` batches (a failure in the middle of training)."""
+    def arm(n):
+        make_step = CpuFused.make_step
+
+        def failing(self, tables, params):
+            step, calls = make_step(self, tables, params), [0]
+
+            def wrapped(batch, lr):
+                calls[0] += 1
+                if calls[0] > n:
+                    raise Crash("injected")
+                return step(batch, lr)
+            return wrapped
+
+        monkeypatch.setattr(CpuFused, "make_step", failing)
+    return arm
+
+
+def _state(est):
+    return (list(est.vocab_.index_to_key), est.wv.vectors.copy(), est.output_vectors_.copy(),
+            [dict(h) for h in est.history_], est.corpus_words_)
+
+
+def _assert_same_state(est, state):
+    words, vectors, outputs, history, corpus_words = state
+    assert list(est.vocab_.index_to_key) == list(est.wv.index_to_key) == words
+    assert np.array_equal(est.wv.vectors, vectors)
+    assert np.array_equal(est.output_vectors_, outputs)
+    assert est.history_ == history and est.corpus_words_ == corpus_words
+
+
+def test_a_failed_partial_fit_leaves_the_estimator_as_it_was(corpus, crash_after, tmp_path):
+    est = TorchWord2Vec(**FAST).fit(corpus)
+    before = _state(est)
+    more = zipf_corpus(n_sentences=100, seed=1) + [["brand-new"] * 5]  # grows the vocabulary
+    crash_after(3)
+    with pytest.raises(Crash):
+        est.partial_fit(more)
+    _assert_same_state(est, before)
+    est.save(tmp_path / "model.npz")  # consistent: it saves and loads back
+    again = TorchWord2Vec.load(tmp_path / "model.npz")
+    _assert_same_state(again, before)
+
+
+def test_a_failed_refit_leaves_the_estimator_as_it_was(corpus, crash_after):
+    est = TorchWord2Vec(**FAST).fit(corpus)
+    before = _state(est)
+    crash_after(5)
+    with pytest.raises(Crash):
+        est.set_params(vector_size=8, min_count=1).fit(zipf_corpus(seed=2))
+    _assert_same_state(est, before)
+
+
+def test_a_failure_in_a_callback_or_an_interrupt_assigns_nothing(corpus):
+    class Interrupt(Callback):
+        def on_epoch_end(self, run, epoch, logs):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    est = TorchWord2Vec(**FAST, callbacks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(corpus)
+    assert not hasattr(est, "wv_") and not hasattr(est, "vocab_")
+    assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("__")]
+
+
+def test_callbacks_see_the_run_state_and_the_estimator_untouched(corpus):
+    seen = []
+
+    class Watch(Callback):
+        def __init__(self, estimator):
+            self.estimator = estimator
+
+        def on_train_begin(self, run):
+            seen.append(("begin", run.epoch, len(run.history), hasattr(self.estimator, "wv_")))
+
+        def on_epoch_end(self, run, epoch, logs):
+            kv = run.keyed_vectors()
+            assert isinstance(kv, KeyedVectors) and kv.index_to_key == run.vocab.index_to_key
+            assert run.tables.input_vectors.shape == (len(run.vocab), 16)
+            assert run.backend.name == "fused" and run.device.type == "cpu"
+            assert run.params["vector_size"] == 16
+            seen.append(("end", epoch, len(run.history), kv.vectors.copy()))
+
+    est = TorchWord2Vec(**FAST)
+    est.set_params(callbacks=[Watch(est)]).fit(corpus)
+    assert seen[0] == ("begin", 1, 0, False)
+    assert [(s[0], s[1], s[2]) for s in seen[1:]] == [("end", 1, 1), ("end", 2, 2), ("end", 3, 3)]
+    assert not np.array_equal(seen[1][3], seen[2][3])  # live vectors, copied each epoch
+    assert np.array_equal(seen[-1][3], est.wv.vectors)
+
+
+def test_a_run_builds_no_estimator_state(corpus):
+    params = TorchWord2Vec(**FAST).get_params()
+    fitted = TrainingRun(params).fit(corpus)
+    est = TorchWord2Vec(**FAST).fit(corpus)
+    assert np.array_equal(fitted.input_vectors, est.wv.vectors)
+    assert fitted.vocab.index_to_key == est.wv.index_to_key
+    assert [h["loss"] for h in fitted.history] == [h["loss"] for h in est.history_]

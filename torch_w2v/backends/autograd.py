@@ -1,0 +1,42 @@
+"""The original tutorial's recipe: the loss through autograd and a ``torch.optim`` optimiser
+(``Adam``, or ``SparseAdam`` with sparse gradients), on any device."""
+from __future__ import annotations
+
+import torch
+
+from .base import Backend
+from .batched import summed_step_batch_size
+
+__all__ = ["Autograd"]
+
+
+class Autograd(Backend):
+    name = "autograd"
+    summary = "the tutorial's recipe: autograd and Adam or SparseAdam"
+    devices = frozenset({"cpu", "cuda"})
+    optimizers = frozenset({"adam", "sparse_adam"})
+
+    def default_batch_size(self, device, corpus_words):
+        return summed_step_batch_size(device, corpus_words)
+
+    def make_step(self, tables, params):
+        sparse = params["optimizer"] == "sparse_adam"
+        max_norm = params["max_norm"]
+        weights = [tables.input_vectors, tables.output_vectors]
+        for w in weights:
+            w.requires_grad_(True)
+        optimizer = (torch.optim.SparseAdam(weights, lr=params["alpha"]) if sparse
+                     else torch.optim.Adam(weights, lr=params["alpha"]))
+
+        def step(batch, lr):
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            loss = tables(batch.contexts, batch.context_mask, batch.targets, batch.target_mask,
+                          max_norm=max_norm, sparse=sparse)
+            loss.backward()
+            optimizer.step()
+            pairs = batch.context_mask.sum()
+            return loss.detach().double() * pairs, pairs
+
+        return step

@@ -1,0 +1,238 @@
+"""One training run: corpus → vocabulary → sampler → backend → loop → :class:`FittedModel`.
+
+A :class:`TrainingRun` owns everything a ``fit`` or ``partial_fit`` builds, and nothing outside
+it changes until it returns: the estimator assigns the result only after the run succeeded, so a
+failed run leaves the estimator as it was. Its attributes are what callbacks see.
+
+Examples
+--------
+>>> from gensim.test.utils import common_texts
+>>> from torch_w2v import TorchWord2Vec
+>>> params = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False).get_params()
+>>> fitted = TrainingRun(params).fit(common_texts)
+>>> fitted.input_vectors.shape, len(fitted.history)
+((12, 8), 1)
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import torch
+
+from . import checkpoints
+from .backends import SKIPGRAM_NEGATIVE, select_backend
+from .callbacks import ValidationLoss
+from .corpus import check_tokens, checked_sentences, encode_corpus, resolve_corpus
+from .fitted import FittedModel
+from .keyedvectors import to_keyed_vectors
+from .model import SkipGramNS
+from .params import resolve_device, resolve_workers
+from .sampling import BatchSampler
+from .streaming import StreamingCorpus, count_and_record
+from .train import Position, train_epochs
+from .vocab import (build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution,
+                    percentile_keep_probabilities)
+
+__all__ = ["TrainingRun"]
+
+
+class TrainingRun:
+    """One training run of word2vec with validated parameters.
+
+    Parameters
+    ----------
+    params : dict
+        :class:`~torch_w2v.TorchWord2Vec` parameters (``get_params()``), already validated.
+    previous : FittedModel, optional
+        Continue from this model (``partial_fit``): its words keep their ids and vectors.
+
+    Attributes
+    ----------
+    params : dict
+    mode : str
+        The training mode (skip-gram with negative sampling).
+    vocab : Vocabulary or None
+        Set once the corpus is counted.
+    device : torch.device or None
+    backend : Backend or None
+        The backend training the batches (:mod:`torch_w2v.backends`).
+    tables : SkipGramNS or None
+        The embedding tables, on ``device``, as trained so far (updated in place: copy what
+        you keep; :meth:`keyed_vectors` does).
+    position : Position
+        Where training stands: ``epoch`` (in progress or next), ``words_done`` (raw words
+        trained, all epochs), ``history`` (one dict per finished epoch of this run).
+    progress : bool
+        Whether a progress bar is shown.
+    """
+
+    def __init__(self, params: dict, previous: Optional[FittedModel] = None):
+        self.params = dict(params)
+        self.previous = previous
+        self.mode = SKIPGRAM_NEGATIVE
+        self.vocab = None
+        self.device = None
+        self.backend = None
+        self.tables = None
+        self.position = Position()
+        progress = self.params["progress"]
+        self.progress = _stderr_is_terminal() if progress is None else progress
+
+    @property
+    def epoch(self) -> int:
+        """The epoch in progress (or the next one to start), counted from 1."""
+        return self.position.epoch
+
+    @property
+    def history(self) -> list:
+        """One dict per finished epoch of this run (as in ``history_``)."""
+        return self.position.history
+
+    def keyed_vectors(self):
+        """The input vectors as trained so far, as a gensim ``KeyedVectors`` (a copy)."""
+        vectors = self.tables.input_vectors.detach().cpu().numpy().copy()
+        return to_keyed_vectors(self.vocab, vectors)
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def fit(self, sentences, *, streaming: bool = False, resume: bool = False,
+            validation=None) -> FittedModel:
+        """Train on ``sentences`` (checked re-iterable token lists) and return the result.
+
+        Parameters
+        ----------
+        sentences : re-iterable of list of str
+        streaming : bool
+            ``sentences`` reads a file: keep memory bounded by a chunk (the encoded ids wait on
+            disk between epochs) instead of encoding the corpus in memory.
+        resume : bool
+            Continue from the checkpoint in ``checkpoint_dir`` if there is one.
+        validation : iterable of list of str, optional
+            Held-out text; each epoch's history gets its mean loss, ``val_loss``.
+        """
+        counter, total_words, recording = self._count(sentences, streaming)
+        try:
+            self.vocab = self._vocabulary(counter)
+            del counter
+            checkpoint = None
+            if resume:
+                checkpoint = checkpoints.latest(self.params["checkpoint_dir"], self.params,
+                                                self.vocab)
+            corpus = self._encode(sentences, streaming, total_words, recording)
+        except BaseException:
+            if recording is not None:
+                recording.delete()
+            raise
+        try:
+            return self._train(corpus, checkpoint, validation)
+        finally:
+            corpus.close()  # the encoded ids a streaming corpus kept on disk
+
+    def _count(self, sentences, streaming):
+        """Word counts, token count and, streaming, the text recorded as ids in the same pass
+        (not with ``max_vocab_size``: gensim prunes the counts sentence by sentence)."""
+        recording = None
+        max_vocab_size = self.params["max_vocab_size"]
+        if streaming and max_vocab_size is None:
+            counter, total, recording = count_and_record(checked_sentences(sentences))
+        else:
+            counter, total, _ = count_words(checked_sentences(sentences), max_vocab_size)
+        if total == 0:
+            raise ValueError("the corpus is empty: it holds no tokens to train on")
+        check_tokens(counter)
+        return counter, total, recording
+
+    def _vocabulary(self, counter):
+        p = self.params
+        if self.previous is not None:
+            return grow_vocab(self.previous.vocab, counter, p["min_count"], p["trim_rule"])
+        vocab = build_vocab(counter, p["min_count"], p["max_final_vocab"], p["trim_rule"],
+                            p["sorted_vocab"])
+        if len(vocab) == 0:
+            raise ValueError(
+                f"the vocabulary is empty: no word occurs min_count={p['min_count']} times "
+                f"(the most frequent occurs {max(counter.values())} times); "
+                "lower min_count or give a larger corpus")
+        return vocab
+
+    def _encode(self, sentences, streaming, total_words, recording):
+        if streaming:  # memory bounded by a chunk; encoded ids kept on disk between epochs
+            return StreamingCorpus(sentences, self.vocab.key_to_index, total_words,
+                                   recording=recording)
+        corpus = encode_corpus(sentences, self.vocab.key_to_index)  # int32 ids: 4 bytes a token
+        if not len(corpus.ids):
+            raise ValueError("no word of this text is in the vocabulary: nothing to train")
+        return corpus
+
+    def _train(self, corpus, checkpoint, validation) -> FittedModel:
+        p = self.params
+        self.device = resolve_device(p["device"])
+        self.backend = select_backend(p["step"], self.device, self.mode, p)
+        batch_size = p["batch_size"] or self.backend.default_batch_size(self.device,
+                                                                        corpus.raw_words)
+        earlier = list(self.previous.history) if self.previous is not None else []
+        seed = p["seed"] + len(earlier)  # a continued model draws new random streams
+        self.tables = self._tables(seed)
+        sampler = self._sampler(batch_size, seed)
+        if checkpoint is not None:
+            self.position = checkpoints.restore(checkpoint, self.tables, sampler.generator)
+        save = None
+        if p["checkpoint_dir"]:
+            def save(position):
+                checkpoints.save(p["checkpoint_dir"], p, self.vocab, self.tables,
+                                 sampler.generator, position, corpus.raw_words)
+        callbacks = list(p["callbacks"])
+        if validation is not None:  # first, so the other callbacks see val_loss
+            held_out = encode_corpus(checked_sentences(resolve_corpus(validation, None)),
+                                     self.vocab.key_to_index)  # read once: any iterable will do
+            callbacks.insert(0, ValidationLoss(held_out, self._sampler(batch_size, seed)))
+        step = self.backend.make_step(self.tables, p)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(resolve_workers(p["workers"]))
+        try:
+            history = train_epochs(self.tables, sampler, corpus, step, epochs=p["epochs"],
+                                   alpha=p["alpha"], min_alpha=p["min_alpha"],
+                                   callbacks=callbacks, run=self, progress=self.progress,
+                                   position=self.position, checkpoint=save,
+                                   checkpoint_every=p["checkpoint_every"])
+        finally:
+            torch.set_num_threads(threads)
+        call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
+        return FittedModel(
+            vocab=self.vocab,
+            input_vectors=self.tables.input_vectors.detach().cpu().numpy(),
+            output_vectors=self.tables.output_vectors.detach().cpu().numpy(),
+            history=earlier + [dict(h, run=call) for h in history],
+            corpus_words=corpus.raw_words, device=str(self.device))
+
+    def _tables(self, seed):
+        """Fresh tables on the device; a continued model's known words keep their rows."""
+        tables = SkipGramNS(len(self.vocab), self.params["vector_size"],
+                            generator=torch.Generator().manual_seed(seed))
+        if self.previous is not None:
+            known = len(self.previous.vocab)
+            with torch.no_grad():
+                tables.input_vectors[:known] = torch.from_numpy(self.previous.input_vectors)
+                tables.output_vectors[:known] = torch.from_numpy(self.previous.output_vectors)
+        return tables.to(self.device)
+
+    def _sampler(self, batch_size, seed):
+        p, counts = self.params, self.vocab.counts
+        if p["subsampling"] == "percentile":
+            keep = percentile_keep_probabilities(counts, p["subsample_percentile"])
+        else:
+            keep = keep_probabilities(counts, p["sample"])
+        return BatchSampler(
+            keep, noise_distribution(counts, p["ns_exponent"]),
+            window=p["window"], negative=p["negative"], shrink_windows=p["shrink_windows"],
+            batch_size=batch_size, device=self.device,
+            generator=torch.Generator(self.device).manual_seed(seed),
+            subsample_independently=p["subsampling"] == "percentile",
+            full_windows_only=p["full_windows_only"],
+            noise_table_size=p["noise_table_size"] if p["noise_sampler"] == "table" else None,
+        )
+
+
+def _stderr_is_terminal() -> bool:
+    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
