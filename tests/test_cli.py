@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -7,9 +8,9 @@ from gensim.models import KeyedVectors
 from conftest import zipf_corpus
 
 
-def _run(*args, cwd=None):
+def _run(*args, cwd=None, **env):
     return subprocess.run([sys.executable, "-m", "torch_w2v.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+                          text=True, cwd=cwd, timeout=300, env={**os.environ, **env})
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +42,14 @@ def test_train_then_evaluate(corpus_file, tmp_path):
 
 
 def test_compare_prints_side_by_side_table(corpus_file, tmp_path):
+    # a first use: the op is built before the clock starts, and the user is told so
     done = _run("compare", str(corpus_file), "--epochs", "1", "--min-count", "2",
-                "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"))
+                "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "r.png"),
+                TORCH_W2V_OPS_DIR=str(tmp_path / "ops"))
     assert done.returncode == 0, done.stderr
+    log = done.stderr
+    assert log.index("compiling the fused CPU op") < log.index("compiled in") \
+        < log.index("trains with the 'fused' backend") < log.index("round 1/1: torch_w2v")
     for label in ("torch_w2v", "gensim", "words/s", "analogy", "WordSim353", "SimLex-999",
                   "speed ratio"):
         assert label in done.stdout
@@ -65,10 +71,18 @@ def test_errors_are_one_line_and_nonzero(args, needle, corpus_file, tmp_path):
     assert needle in done.stderr and "Traceback" not in done.stderr
 
 
+def test_build_compiles_once_then_reports_the_cache(tmp_path):
+    first = _run("build", TORCH_W2V_OPS_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert "fused CPU op ready (built in" in first.stdout and str(tmp_path) in first.stdout
+    again = _run("build", TORCH_W2V_OPS_DIR=str(tmp_path))
+    assert "fused CPU op ready (cached)" in again.stdout and "compiling" not in again.stderr
+
+
 def test_help_lists_every_command():
     done = _run("--help")
     assert done.returncode == 0
-    for command in ("compare", "train", "evaluate", "plot"):
+    for command in ("compare", "train", "evaluate", "plot", "build"):
         assert command in done.stdout
     assert "--negative" in _run("train", "--help").stdout
 

@@ -5,6 +5,7 @@
     torch-w2v train corpus.txt.gz -o vectors.txt --epochs 10 --model model.npz
     torch-w2v evaluate vectors.txt other.bin --sections
     torch-w2v plot vectors.txt king queen man woman -o words.png
+    torch-w2v build                         # build the fused CPU op now (images, clusters)
 """
 from __future__ import annotations
 
@@ -153,6 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("vectors", help="a word2vec-format file")
     plot.add_argument("words", nargs="+", help="the words to draw (at least two)")
     plot.add_argument("-o", "--output", required=True, help="PNG file to write")
+
+    build = sub.add_parser(
+        "build", help="build the fused CPU op ahead of time (for images and clusters)",
+        description="Compile the fused CPU op for this machine, CPU and torch version, unless "
+                    "it is cached, and load it once to check it. Training builds it on first "
+                    "use otherwise. The cache is $TORCH_W2V_OPS_DIR, else "
+                    "~/.cache/torch_w2v/ops; building is safe from several processes at once.")
+    build.add_argument("--force", action="store_true",
+                       help="compile again even if a build is cached")
     return parser
 
 
@@ -236,15 +246,29 @@ def _run_plot(args) -> None:
     print(f"plot: {plot_words(_load_vectors(args.vectors), args.words, args.output)}")
 
 
+def _run_build(args) -> None:
+    import time
+
+    from . import ops
+
+    cached = ops.library_path().exists() and not args.force
+    start = time.perf_counter()
+    path = ops.build(force=args.force)
+    if not ops.load():
+        raise RuntimeError(f"the op library {path} does not load: {ops.unavailable_reason()}")
+    how = "cached" if cached else f"built in {time.perf_counter() - start:.1f} s"
+    print(f"fused CPU op ready ({how}): {path}")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("torch_w2v").setLevel(logging.INFO)
     runners = {"compare": _run_compare, "train": _run_train, "evaluate": _run_evaluate,
-               "plot": _run_plot}
+               "plot": _run_plot, "build": _run_build}
     try:
         runners[args.command](args)
-    except (ValueError, TypeError, OSError, KeyError, ImportError) as err:
+    except (ValueError, TypeError, OSError, KeyError, ImportError, RuntimeError) as err:
         print(f"torch-w2v {args.command}: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

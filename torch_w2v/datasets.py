@@ -8,7 +8,9 @@ Examples
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 from pathlib import Path
 
 from gensim.test.utils import datapath
@@ -17,6 +19,8 @@ from .corpus import CorpusFile
 from .io import write_sentences
 
 __all__ = ["WIKI_SAMPLE", "wiki_sample", "cache_dir", "WikiText"]
+
+logger = logging.getLogger("torch_w2v")
 
 WIKI_SAMPLE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 
@@ -40,8 +44,11 @@ def wiki_sample() -> CorpusFile:
     if not target.exists():
         from gensim.corpora.wikicorpus import WikiCorpus
 
+        logger.info("tokenising gensim's Wikipedia sample (once, a few seconds) into %s", target)
+        start = time.perf_counter()
         wiki = WikiCorpus(datapath(WIKI_SAMPLE), dictionary={}, processes=1)
         write_sentences(target, wiki.get_texts())  # atomic: never a half-written cache
+        logger.info("tokenised in %.1f s", time.perf_counter() - start)
     return CorpusFile(target)
 
 

@@ -28,6 +28,8 @@ from gensim.test.utils import datapath
 
 from .params import CODE_PARAMS, resolve_workers
 
+logger = logging.getLogger("torch_w2v")
+
 __all__ = ["evaluate", "evaluate_all", "evaluate_analogies", "evaluate_word_pairs", "Evaluation",
            "AnalogyResult", "WordPairResult", "compare", "format_comparison", "gensim_params",
            "SentencePieces"]
@@ -246,9 +248,15 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
     from gensim.models import Word2Vec
 
     from .estimator import TorchWord2Vec
+    from .params import validate_params
+    from .run import prepare_backend
 
     corpus = SentencePieces(sentences)
     estimator = TorchWord2Vec(**{"progress": False, **params})
+    validate_params(estimator.get_params())
+    _, backend = prepare_backend(estimator.get_params())  # a first use builds the op: untimed
+    logger.info("compare: torch_w2v trains with the %r backend; %d round(s) of torch_w2v, "
+                "then gensim", backend.name, rounds)
     fitted = {}
 
     def train_torch_w2v():
@@ -262,10 +270,11 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
     seconds = {name: [] for name in trainers}
     scores = {name: [] for name in trainers}
     vocab_size = {}
-    for _ in range(rounds):
+    for r in range(rounds):
         for name, train in trainers.items():
             with _quiet_gensim():
                 wv, elapsed = _timed_fit(train)
+            logger.info("round %d/%d: %s trained in %.2f s", r + 1, rounds, name, elapsed)
             seconds[name].append(elapsed)
             scores[name].append(evaluate(wv))
             vocab_size[name] = len(wv)

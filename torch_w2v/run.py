@@ -34,7 +34,22 @@ from .train import Position, train_epochs
 from .vocab import (build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution,
                     percentile_keep_probabilities)
 
-__all__ = ["TrainingRun"]
+__all__ = ["TrainingRun", "prepare_backend"]
+
+
+def prepare_backend(params: dict, mode: str = SKIPGRAM_NEGATIVE):
+    """``(device, backend)`` a run with ``params`` uses, made ready to train (a compiled op is
+    built or loaded here): benchmarks call it before they start the clock.
+
+    Examples
+    --------
+    >>> from torch_w2v import TorchWord2Vec
+    >>> device, backend = prepare_backend(TorchWord2Vec(device="cpu", step="batched").get_params())
+    >>> str(device), backend.name
+    ('cpu', 'batched')
+    """
+    device = resolve_device(params["device"])
+    return device, select_backend(params["step"], device, mode, params)
 
 
 class TrainingRun:
@@ -167,8 +182,7 @@ class TrainingRun:
 
     def _train(self, corpus, checkpoint, validation) -> FittedModel:
         p = self.params
-        self.device = resolve_device(p["device"])
-        self.backend = select_backend(p["step"], self.device, self.mode, p)
+        self.device, self.backend = prepare_backend(p, self.mode)
         batch_size = p["batch_size"] or self.backend.default_batch_size(self.device,
                                                                         corpus.raw_words)
         earlier = list(self.previous.history) if self.previous is not None else []

@@ -42,7 +42,7 @@ def _register_fake() -> None:
 
 class CpuFused(Backend):
     name = "fused"
-    summary = "a compiled CPU op updating block by block in place (the fast CPU path)"
+    summary = "a compiled CPU op updating block by block in place; the fast CPU path"
 
     def unsupported(self, device, mode, params):
         if params["max_norm"] is not None:
