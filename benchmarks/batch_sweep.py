@@ -1,7 +1,7 @@
 """Stability of large batches: final loss and quality on gensim's Wikipedia sample across batch
 sizes, for both steps (``fused`` and ``batched``), with and without ``update_cap``.
 
-    python benchmarks/batch_sweep.py                       # writes benchmarks/results/batch-sweep.md
+    python benchmarks/batch_sweep.py              # writes benchmarks/results/batch-sweep.md
     python benchmarks/batch_sweep.py --device cuda --sizes 65536,262144,1048576,4194304
 """
 from __future__ import annotations
@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     lines = ["| step | update_cap | batch (pairs) | final loss | analogy | WS353 | SimLex |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        q = [f"{r[k]:.4f}" if k in r else "diverged" for k in ("analogy", "wordsim353", "simlex999")]
+        q = [f"{r[k]:.4f}" if k in r else "diverged"
+             for k in ("analogy", "wordsim353", "simlex999")]
         lines.append(f"| {r['step']} | {r['update_cap']} | {r['batch_size']:,} | "
                      f"{r['final_loss']:.4f} | " + " | ".join(q) + " |")
     out = Path(args.out)

@@ -3,9 +3,8 @@ import subprocess
 import sys
 
 import pytest
-from gensim.models import KeyedVectors
-
 from conftest import zipf_corpus
+from gensim.models import KeyedVectors
 
 
 def _run(*args, cwd=None, **env):

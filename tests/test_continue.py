@@ -1,11 +1,10 @@
 """Continued training (partial_fit) and determinism across save / load / continue."""
 import numpy as np
 import pytest
+from conftest import zipf_corpus
 
 import torch_w2v
 from torch_w2v import TorchWord2Vec
-
-from conftest import zipf_corpus
 
 FAST = dict(vector_size=16, min_count=2, epochs=2, progress=False, batch_size=512, workers=1)
 

@@ -9,7 +9,8 @@ from torch_w2v import TorchWord2Vec
 from torch_w2v.corpus import CorpusFile, encode_corpus
 
 
-@pytest.mark.parametrize("opener,suffix", [(open, ".txt"), (gzip.open, ".txt.gz"), (bz2.open, ".txt.bz2")])
+@pytest.mark.parametrize("opener,suffix",
+                         [(open, ".txt"), (gzip.open, ".txt.gz"), (bz2.open, ".txt.bz2")])
 def test_corpus_file_reads_plain_and_compressed(tmp_path, opener, suffix):
     path = tmp_path / f"c{suffix}"
     with opener(path, "wt", encoding="utf-8") as f:

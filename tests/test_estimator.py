@@ -213,7 +213,8 @@ def test_word2vec_format_round_trip(fitted, tmp_path):
     assert back_text.get_vecattr(word, "count") == fitted.wv.get_vecattr(word, "count")
     # gensim's own writer on the exported vectors works too
     fitted.wv.save_word2vec_format(str(tmp_path / "g.txt"), fvocab=str(tmp_path / "g.vocab"))
-    assert (tmp_path / "g.vocab").read_text().split("\n")[0] == f"{word} {fitted.wv.get_vecattr(word, 'count')}"
+    count = fitted.wv.get_vecattr(word, "count")
+    assert (tmp_path / "g.vocab").read_text().split("\n")[0] == f"{word} {count}"
 
 
 def test_word2vec_writer_refuses_unrepresentable_words(tmp_path):

@@ -5,8 +5,7 @@ import pytest
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
 
-from torch_w2v.evaluate import (evaluate, evaluate_all, evaluate_analogies,
-                                evaluate_word_pairs)
+from torch_w2v.evaluate import evaluate, evaluate_all, evaluate_analogies, evaluate_word_pairs
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,8 @@ def test_crash_while_writing_file_leaves_no_partial(fitted, tmp_path, monkeypatc
             self.f.write(data[: len(data) // 2])
             raise OSError("disk full")
 
-    monkeypatch.setattr(persist, "smart_open", lambda p, mode, **kw: Dying(real_open(p, mode, **kw)))
+    monkeypatch.setattr(persist, "smart_open",
+                        lambda p, mode, **kw: Dying(real_open(p, mode, **kw)))
     with pytest.raises(OSError, match="disk full"):
         fitted.save(str(path))
     assert not path.exists() and os.listdir(tmp_path) == []
@@ -149,7 +150,8 @@ def test_checkpoint_written_every_epoch_and_resume_of_finished_run(corpus, tmp_p
 def test_resume_checks_parameters_and_corpus(corpus, tmp_path):
     TorchWord2Vec(**FAST, checkpoint_dir=str(tmp_path)).fit(corpus)
     with pytest.raises(ValueError, match="other parameters.*window"):
-        TorchWord2Vec(**{**FAST, "window": 2}, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
+        TorchWord2Vec(**{**FAST, "window": 2}, checkpoint_dir=str(tmp_path)).fit(corpus,
+                                                                                 resume=True)
     with pytest.raises(ValueError, match="another corpus"):
         TorchWord2Vec(**FAST, checkpoint_dir=str(tmp_path)).fit(corpus[:100], resume=True)
     with pytest.raises(ValueError, match="checkpoint_dir"):
@@ -196,8 +198,9 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
 
 @pytest.mark.parametrize("source", ["list", "file"])
 def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch, source):
-    import torch_w2v.checkpoints as checkpoints
     from conftest import zipf_corpus
+
+    import torch_w2v.checkpoints as checkpoints
 
     corpus = zipf_corpus(n_sentences=8000)  # 240k tokens: four sampling chunks an epoch
     data = dict(X=corpus)

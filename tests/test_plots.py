@@ -17,7 +17,8 @@ def fitted():
 
 
 def _is_png(path):
-    data = open(path, "rb").read()
+    with open(path, "rb") as png:
+        data = png.read()
     return data[:8] == PNG and len(data) > 1000
 
 

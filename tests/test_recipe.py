@@ -108,5 +108,6 @@ def test_wikitext_reader(tmp_path):
     assert sentences[0][0] == "robert" and "<unk>" in sentences[0]
     assert "<unk>" not in list(WikiText(str(path), keep_unk=False))[1]
     assert list(WikiText(str(path), lowercase=False))[0][0] == "Robert"
-    est = TorchWord2Vec(vector_size=4, min_count=1, epochs=1, progress=False).fit(WikiText(str(path)))
+    est = TorchWord2Vec(vector_size=4, min_count=1, epochs=1, progress=False)
+    est.fit(WikiText(str(path)))
     assert "boulter" in est.wv

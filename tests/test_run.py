@@ -1,13 +1,12 @@
 """The training run: fitted state assigned only after success, and what callbacks see."""
 import numpy as np
 import pytest
+from conftest import zipf_corpus
 from gensim.models import KeyedVectors
 
 from torch_w2v import Callback, TorchWord2Vec
 from torch_w2v.backends.cpu_fused import CpuFused
 from torch_w2v.run import TrainingRun
-
-from conftest import zipf_corpus
 
 FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512, workers=1)
 

@@ -18,7 +18,8 @@ def test_contexts_stay_in_sentence_and_window():
     ctx, mask = context_windows(ids, sentence, torch.arange(10), reach=2)
     for centre in range(10):
         got = set(ctx[centre][mask[centre]].tolist())
-        want = {j for j in range(10) if 0 < abs(j - centre) <= 2 and sentence[j] == sentence[centre]}
+        want = {j for j in range(10)
+                if 0 < abs(j - centre) <= 2 and sentence[j] == sentence[centre]}
         assert got == want
 
 
@@ -40,7 +41,8 @@ def test_dynamic_window_reach_is_uniform():
     corpus = encode_corpus([[f"w{i % 50}" for i in range(20000)]], {f"w{i}": i for i in range(50)})
     sampler = _sampler(np.ones(50), np.full(50, 0.02), window=4, batch_size=10**6,
                        chunk_tokens=10**6)
-    widths = [b.contexts.shape[1] // 2 for b in sampler.epoch(corpus) for _ in range(len(b.contexts))]
+    widths = [b.contexts.shape[1] // 2
+              for b in sampler.epoch(corpus) for _ in range(len(b.contexts))]
     share = np.bincount(widths, minlength=5)[1:] / len(widths)
     np.testing.assert_allclose(share, 0.25, atol=0.02)
 

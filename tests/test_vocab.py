@@ -21,7 +21,8 @@ def _gensim_vocab(sentences, **kw):
     return model
 
 
-@pytest.mark.parametrize("kw", [{"min_count": 5}, {"min_count": 1}, {"min_count": 2, "max_final_vocab": 500}])
+@pytest.mark.parametrize("kw", [{"min_count": 5}, {"min_count": 1},
+                                {"min_count": 2, "max_final_vocab": 500}])
 def test_vocabulary_matches_gensim(lee, kw):
     counter, total, n = count_words(lee)
     vocab = build_vocab(counter, kw["min_count"], kw.get("max_final_vocab"))

@@ -3,8 +3,8 @@
 A checkpoint is a model file plus the training state needed to continue exactly: where the run
 stands (epoch, chunks of it trained, raw words trained for the learning-rate schedule, the
 epoch's loss so far) and the random generator's state. Checkpoints are taken at chunk
-boundaries, where every random draw for what was trained has been made. Resuming checks that the corpus vocabulary and the training parameters are those
-of the interrupted run.
+boundaries, where every random draw for what was trained has been made. Resuming checks that
+the corpus vocabulary and the training parameters are those of the interrupted run.
 """
 from __future__ import annotations
 

@@ -15,10 +15,9 @@ True
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Iterable
 
 import numpy as np
 from smart_open import open as smart_open

@@ -65,7 +65,8 @@ class WikiText(CorpusFile):
     --------
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "wiki.train.tokens")
-    >>> _ = open(path, "w").write(" = Valkyria = \n\n The state @-@ of the art <unk> cost 1 @,@ 000 .\n")
+    >>> text = " = Valkyria = \n\n The state @-@ of the art <unk> cost 1 @,@ 000 .\n"
+    >>> _ = open(path, "w").write(text)
     >>> list(WikiText(path))
     [['the', 'state-of', 'the', 'art', '<unk>', 'cost', '1,000', '.']]
     """

@@ -51,9 +51,8 @@ def atomic_path(path):
 
 def atomic_write_text(path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as out:
-            out.write(text)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        out.write(text)
 
 
 def write_sentences(path, sentences) -> None:

@@ -181,7 +181,8 @@ def _run_compiler(command: list, timeout: float) -> None:
                 except subprocess.TimeoutExpired:
                     elapsed = time.monotonic() - start
                     if elapsed > timeout:
-                        raise TimeoutError(f"the compiler ran for more than {timeout:.0f} s")
+                        raise TimeoutError(
+                            f"the compiler ran for more than {timeout:.0f} s") from None
                     logger.warning("torch_w2v: still compiling (%.0f s)", elapsed)
         finally:
             if process.poll() is None:

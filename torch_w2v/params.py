@@ -57,7 +57,8 @@ def _optional_bool(name, value):
 def _choice(*options):
     def check(name, value):
         if value not in options:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, got {value!r}")
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}, "
+                             f"got {value!r}")
     return check
 
 
@@ -73,7 +74,8 @@ def _optional_path(name, value):
 
 def _callable_or_none(name, value):
     if value is not None and not callable(value):
-        raise ValueError(f"{name} must be a callable(word, count, min_count) or None, got {value!r}")
+        raise ValueError(f"{name} must be a callable(word, count, min_count) or None, "
+                         f"got {value!r}")
 
 
 def _callbacks(name, value):

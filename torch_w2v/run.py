@@ -16,7 +16,6 @@ Examples
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import torch
 
@@ -31,8 +30,14 @@ from .params import resolve_device, resolve_workers
 from .sampling import BatchSampler
 from .streaming import StreamingCorpus, count_and_record
 from .train import Position, train_epochs
-from .vocab import (build_vocab, count_words, grow_vocab, keep_probabilities, noise_distribution,
-                    percentile_keep_probabilities)
+from .vocab import (
+    build_vocab,
+    count_words,
+    grow_vocab,
+    keep_probabilities,
+    noise_distribution,
+    percentile_keep_probabilities,
+)
 
 __all__ = ["TrainingRun", "prepare_backend"]
 
@@ -82,7 +87,7 @@ class TrainingRun:
         Whether a progress bar is shown.
     """
 
-    def __init__(self, params: dict, previous: Optional[FittedModel] = None):
+    def __init__(self, params: dict, previous: FittedModel | None = None):
         self.params = dict(params)
         self.previous = previous
         self.mode = SKIPGRAM_NEGATIVE

@@ -68,7 +68,8 @@ def keep_draw(word_ids, keep_prob, generator):
 
 
 def subsample(ids, sentence, keep_prob, generator):
-    """Drop each token with probability ``1 - keep_prob[id]``; returns the kept ids and sentences."""
+    """Drop each token with probability ``1 - keep_prob[id]``; returns the kept ids and
+    sentences."""
     keep = keep_draw(ids, keep_prob, generator)
     return ids[keep], sentence[keep]
 
@@ -109,10 +110,10 @@ def alias_table(distribution: np.ndarray):
     small = [i for i, p in enumerate(scaled) if p < 1.0]
     large = [i for i, p in enumerate(scaled) if p >= 1.0]
     while small and large:
-        s, l = small.pop(), large[-1]
-        accept[s], alias[s] = scaled[s], l
-        scaled[l] -= 1.0 - scaled[s]
-        if scaled[l] < 1.0:
+        s, big = small.pop(), large[-1]
+        accept[s], alias[s] = scaled[s], big
+        scaled[big] -= 1.0 - scaled[s]
+        if scaled[big] < 1.0:
             small.append(large.pop())
     return np.array(accept), np.array(alias, dtype=np.int64)  # leftovers keep accept = 1
 

@@ -26,8 +26,8 @@ import threading
 import warnings
 import weakref
 from collections import Counter
+from collections.abc import Iterable
 from itertools import repeat
-from typing import Iterable, Optional
 
 import numpy as np
 
@@ -106,12 +106,12 @@ class StreamingCorpus:
     FLUSH_TOKENS = 1 << 16
 
     def __init__(self, sentences: Iterable, key_to_index: dict, raw_words: int,
-                 cache: bool = True, recording: Optional[IdFile] = None):
+                 cache: bool = True, recording: IdFile | None = None):
         self.sentences = sentences
         self.key_to_index = key_to_index
         self.raw_words = raw_words
         self.cache = cache
-        self._ids: Optional[IdFile] = recording
+        self._ids: IdFile | None = recording
         self._remap = None
         if recording is not None:
             self._remap = _vocabulary_encoder(key_to_index)(recording.words)
@@ -153,7 +153,7 @@ class StreamingCorpus:
                 ids = self._remap[ids]
             yield (*_drop_out_of_vocabulary(ids, lengths), raw_words)
 
-    def _keep_ids(self, id_file: Optional[IdFile]) -> None:
+    def _keep_ids(self, id_file: IdFile | None) -> None:
         """Read later passes from ``id_file``; None: it could not be written, and later passes
         read the text without trying again (one warning is enough)."""
         if id_file is None:
@@ -236,8 +236,9 @@ class IdFile:
         self.lengths_path = os.path.join(self.directory, "lengths.int64")
         self.sizes: list = []  # (tokens, sentences) of each flush
         self.words = None  # the words first-seen ids stand for, in id order, if they are those
-        self._ids = open(self.ids_path, "wb")
-        self._lengths = open(self.lengths_path, "wb")
+        # open for the file's lifetime: appended flush by flush, closed by finish()/delete()
+        self._ids = open(self.ids_path, "wb")  # noqa: SIM115
+        self._lengths = open(self.lengths_path, "wb")  # noqa: SIM115
 
     def append(self, ids: np.ndarray, lengths: np.ndarray) -> None:
         self._ids.write(ids.astype(np.int32, copy=False).tobytes())

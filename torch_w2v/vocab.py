@@ -17,8 +17,9 @@ Examples
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Callable
 
 import numpy as np
 from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
@@ -60,7 +61,7 @@ def _prune(counter: Counter, min_reduce: int) -> None:
         del counter[word]
 
 
-def count_words(sentences: Iterable, max_vocab_size: Optional[int] = None) -> tuple:
+def count_words(sentences: Iterable, max_vocab_size: int | None = None) -> tuple:
     """Count words over an iterable of token lists.
 
     Parameters
@@ -109,8 +110,8 @@ def _trim_decision(word, count, min_count, trim_rule) -> bool:
 def build_vocab(
     counter: Counter,
     min_count: int = 5,
-    max_final_vocab: Optional[int] = None,
-    trim_rule: Optional[Callable] = None,
+    max_final_vocab: int | None = None,
+    trim_rule: Callable | None = None,
     sorted_vocab: bool = True,
 ) -> Vocabulary:
     """Turn word counts into a :class:`Vocabulary`.
@@ -143,7 +144,7 @@ def build_vocab(
 
 
 def grow_vocab(vocab: Vocabulary, counter: Counter, min_count: int = 5,
-               trim_rule: Optional[Callable] = None) -> Vocabulary:
+               trim_rule: Callable | None = None) -> Vocabulary:
     """The vocabulary after more text: continued training's policy.
 
     Known words keep their ids and add the new text's counts to theirs. Unknown words join when

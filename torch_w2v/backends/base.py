@@ -13,13 +13,13 @@ update (:func:`torch_w2v.model.logit_losses`), ``pairs`` how many real pairs it 
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable
 
 import torch
 
 __all__ = ["Backend", "Step", "SKIPGRAM_NEGATIVE"]
 
-Step = Callable[["object", float], Tuple[torch.Tensor, torch.Tensor]]
+Step = Callable[["object", float], tuple[torch.Tensor, torch.Tensor]]
 
 # the training modes a run can ask for; TorchWord2Vec trains skip-gram with negative sampling
 SKIPGRAM_NEGATIVE = "skip-gram, negative sampling"
@@ -48,7 +48,7 @@ class Backend:
     modes: frozenset = frozenset({SKIPGRAM_NEGATIVE})
     optimizers: frozenset = frozenset({"sgd"})
 
-    def unsupported(self, device: torch.device, mode: str, params: dict) -> Optional[str]:
+    def unsupported(self, device: torch.device, mode: str, params: dict) -> str | None:
         """Why this backend cannot train ``mode`` with ``params`` on ``device``, or None."""
         if device.type not in self.devices:
             return f"runs on {' and '.join(sorted(self.devices))} only, not on {device}"
@@ -59,7 +59,7 @@ class Backend:
                     + ", ".join(map(repr, sorted(self.optimizers))) + ")")
         return None
 
-    def unavailable(self) -> Optional[str]:
+    def unavailable(self) -> str | None:
         """Why this backend cannot run on this machine (e.g. its op does not build), or None.
         May build or load what the backend needs: call it outside any timed region."""
         return None
