@@ -24,6 +24,11 @@ namespace {
 void check_ids(const at::Tensor& ids, int64_t rows, const char* name) {
   const int64_t* p = ids.data_ptr<int64_t>();
   const int64_t n = ids.numel();
+  // one branch-free (vectorisable) pass: as unsigned, a negative id is out of range too
+  bool bad = false;
+  #pragma omp simd reduction(|:bad)
+  for (int64_t i = 0; i < n; ++i) bad |= static_cast<uint64_t>(p[i]) >= static_cast<uint64_t>(rows);
+  if (!bad) return;
   for (int64_t i = 0; i < n; ++i) {
     TORCH_CHECK(p[i] >= 0 && p[i] < rows, "sgns_block_step: ", name, " holds word id ", p[i],
                 " at position ", i, ", outside the tables' ", rows, " rows");
