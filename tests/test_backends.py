@@ -208,3 +208,29 @@ def test_without_the_op_auto_falls_back_and_fused_refuses(corpus, monkeypatch):
     assert np.array_equal(est.wv.vectors, ref.wv.vectors)
     with pytest.raises(RuntimeError, match="could not be built or loaded.*no C\\+\\+ compiler"):
         TorchWord2Vec(**FAST, step="fused").fit(corpus)
+
+
+def test_a_new_backend_is_one_class_and_one_registry_entry(corpus, monkeypatch, capsys):
+    """The seam: a backend registered nowhere but in BACKENDS is validated, selected by name,
+    listed in --help, and trains."""
+    import torch_w2v.backends as registry
+    from torch_w2v.backends.batched import Batched
+    from torch_w2v.cli import build_parser
+
+    calls = []
+
+    class Counting(Batched):
+        name = "counting"
+        summary = "the batched step, counting its calls"
+
+        def make_step(self, tables, params):
+            step = super().make_step(tables, params)
+            return lambda batch, lr: calls.append(lr) or step(batch, lr)
+
+    monkeypatch.setattr(registry, "BACKENDS", (*registry.BACKENDS, Counting()))
+    est = TorchWord2Vec(**FAST, step="counting").fit(corpus)
+    assert calls and np.isfinite(est.wv.vectors).all()
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "'counting' (the batched step, counting its calls)" in shown
