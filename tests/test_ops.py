@@ -60,6 +60,16 @@ def test_simultaneous_first_uses_build_once_and_all_succeed(tmp_path):
     assert sum(err.count("compiling the fused CPU op") for _, err in results) == 1
 
 
+def test_a_cached_library_that_does_not_load_is_built_again(tmp_path):
+    library = _key_dir(tmp_path) / ops.LIBRARY
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"\x7fELF not really a library")
+    process = _start(tmp_path)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "op ok True" in out and "does not load" in err and "compiled in" in err
+
+
 def test_without_a_compiler_training_falls_back_with_one_warning(tmp_path):
     code = ("from torch_w2v import TorchWord2Vec, ops\n"
             "from gensim.test.utils import common_texts\n"

@@ -245,7 +245,13 @@ def load() -> bool:
             try:
                 import torch
 
-                torch.ops.load_library(str(build()))
+                path = build()
+                try:
+                    torch.ops.load_library(str(path))
+                except OSError as err:  # a cached file that does not load: build it again once
+                    logger.warning("torch_w2v: the cached op library %s does not load (%s); "
+                                   "building it again", path, str(err).splitlines()[0][:200])
+                    torch.ops.load_library(str(build(force=True)))
                 _state["loaded"] = True
             except Exception as err:  # no compiler, read-only cache, timeout, ...
                 reason = f"{type(err).__name__}: {str(err).strip()}"
