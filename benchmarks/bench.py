@@ -10,7 +10,11 @@ mean over seeds (on small corpora one seed's WordSim353 can move by 0.04).
     python benchmarks/bench.py                                   # gensim's Wikipedia sample
     python benchmarks/bench.py --corpus ../shared/corpora/dev_abc_webtext.txt.gz
     python benchmarks/bench.py --synthetic 1000000,10000000,50000000 --rounds 1
+    python benchmarks/bench.py --busy 1                          # one busy-loop process too
     python benchmarks/bench.py --device cuda --trainers torch_w2v,gensim   # on a GPU machine
+
+``--busy N`` runs N busy-loop processes (one core's worth of work each) for the whole run, both
+trainers alike: the speed a machine doing other work gives.
 
 Results go to ``--out`` (default ``benchmarks/results``): ``NAME.json``, ``NAME.md`` (a markdown
 table for docs/benchmarks.md) and ``NAME.png``.
@@ -161,7 +165,7 @@ def run_once(trainer: str, corpus_file: Path, params: dict, quality: bool, tmp: 
 # -- a benchmark: rounds over one corpus --------------------------------------------------------
 
 def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: bool,
-              trainers, tmp: Path) -> dict:
+              trainers, tmp: Path, busy: int = 0) -> dict:
     print(f"[{name}] counting tokens of {corpus_file}", flush=True)
     words = count_tokens(corpus_file)
     runs = {t: [] for t in trainers}
@@ -190,7 +194,7 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
                for k in scores},
         }
     result = {"name": name, "corpus_file": str(corpus_file), "words": words, "params": params,
-              "rounds": rounds, "summary": summary, "runs": runs}
+              "rounds": rounds, "busy": busy, "summary": summary, "runs": runs}
     if set(TRAINERS) <= set(trainers):
         ratios = [t["words_per_sec"] / g["words_per_sec"]
                   for t, g in zip(runs["torch_w2v"], runs["gensim"])]
@@ -200,15 +204,15 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
 
 
 def markdown(results) -> str:
-    lines = ["| corpus | tokens | trainer | words/s (median) | ratio vs gensim | peak RSS MB "
-             "(after imports) | vocab | analogy | WS353 | SimLex |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| corpus | tokens | busy | trainer | words/s (median) | ratio vs gensim | peak RSS "
+             "MB (after imports) | vocab | analogy | WS353 | SimLex |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         for trainer, s in res["summary"].items():
             ratio = (f"{res['speed_ratio_median']:.2f}x" if trainer == "torch_w2v"
                      and "speed_ratio_median" in res else "")
             q = [f"{s[k]:.4f}" if k in s else "-" for k in ("analogy", "wordsim353", "simlex999")]
-            lines.append(f"| {res['name']} | {res['words']:,} | {trainer} | "
+            lines.append(f"| {res['name']} | {res['words']:,} | {res.get('busy', 0)} | {trainer} | "
                          f"{s['words_per_sec']:,.0f} | {ratio} | {s['peak_rss_mb']:.0f} "
                          f"({s['rss_after_imports_mb']:.0f}) | {s['vocab_size']:,} | "
                          + " | ".join(q) + " |")
@@ -216,12 +220,14 @@ def markdown(results) -> str:
 
 
 def _short_label(result) -> str:
-    """A plot label: the corpus and its size; for synthetic corpora the vocabulary it kept."""
+    """A plot label: the corpus and its size (for synthetic corpora the vocabulary it kept), and
+    the busy-loop processes that shared the cores, if any."""
     size = f"{result['words'] / 1e6:.1f}M tokens"
+    busy = f"\nbusy {result['busy']}" if result.get("busy") else ""
     if not result["name"].startswith("zipf"):
-        return f"{result['name'][:22]}\n{size}"
+        return f"{result['name'][:22]}\n{size}{busy}"
     vocab = next(iter(result["summary"].values()))["vocab_size"]
-    return f"zipf, {size}\n{vocab:,} words"
+    return f"zipf, {size}\n{vocab:,} words{busy}"
 
 
 def plot(results, path: Path) -> None:
@@ -270,6 +276,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--trainers", default="torch_w2v,gensim")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="N busy-loop processes share the cores for the whole run")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
                         help="train nothing: join earlier runs' JSON files into one table and "
                              "plot (e.g. corpus sizes measured with different --rounds)")
@@ -311,8 +319,13 @@ def main(argv=None) -> int:
         jobs.append((Path(args.corpus).name, prepared_file(out / "corpora", args.corpus), True))
     else:
         jobs.append(("gensim wiki sample", wiki_sample_file(out / "corpora"), True))
-    results = [benchmark(name, path, params, args.rounds, quality, trainers, out)
-               for name, path, quality in jobs]
+    from torch_w2v.loadgen import busy_cores
+
+    if args.busy:
+        print(f"{args.busy} busy-loop process(es) share the cores for the whole run", flush=True)
+    with busy_cores(args.busy):
+        results = [benchmark(name, path, params, args.rounds, quality, trainers, out, args.busy)
+                   for name, path, quality in jobs]
     stem = args.name or ("synthetic" if args.synthetic else
                          (Path(args.corpus).name.split(".")[0] if args.corpus else "wiki-sample"))
     write_results(results, out, stem)
@@ -330,7 +343,8 @@ def write_results(results: list, out: Path, stem: str) -> None:
     print(table)
     for res in results:
         if "speed_ratio_median" in res:
-            print(f"{res['name']}: median words/s ratio torch_w2v / gensim = "
+            print(f"{res['name']} (busy {res.get('busy', 0)}): median words/s ratio "
+                  "torch_w2v / gensim = "
                   f"{res['speed_ratio_median']:.2f}x (rounds: "
                   + ", ".join(f"{r:.2f}" for r in res["speed_ratios"]) + ")")
     print(f"written: {out / stem}.json .md .png")

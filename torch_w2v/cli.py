@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: the Wikipedia sample shipped with gensim)")
     compare.add_argument("--rounds", type=int, default=1,
                          help="alternating rounds; speed is the median (default: 1)")
+    compare.add_argument("--busy", type=int, default=0, metavar="N",
+                         help="N busy-loop processes share the cores while both train, as on "
+                              "a machine doing other work (default: 0, idle)")
     compare.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     compare.add_argument("--plot", metavar="PNG", help="also plot words/s, quality and loss "
                                                        "(needs matplotlib: torch_w2v[plot])")
@@ -179,7 +182,8 @@ def _run_compare(args) -> None:
     from .evaluate import compare, format_comparison
 
     corpus, name = _corpus(args.corpus)
-    result = compare(corpus, rounds=args.rounds, corpus_name=name, **_estimator_params(args))
+    result = compare(corpus, rounds=args.rounds, corpus_name=name, busy=args.busy,
+                     **_estimator_params(args))
     print(format_comparison(result))
     if args.json:
         from .io import atomic_write_text

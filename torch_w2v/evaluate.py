@@ -26,6 +26,7 @@ from pathlib import Path
 
 from gensim.test.utils import datapath
 
+from .loadgen import busy_cores
 from .params import CODE_PARAMS, resolve_workers
 
 logger = logging.getLogger("torch_w2v")
@@ -219,7 +220,8 @@ def _timed_fit(train):
     return wv, time.perf_counter() - start
 
 
-def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params) -> dict:
+def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: int = 0,
+            **params) -> dict:
     """Train torch_w2v and gensim's Word2Vec with the same parameters on the same corpus.
 
     The trainers alternate for ``rounds`` rounds; speed is the median over rounds, quality the
@@ -234,6 +236,9 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
     rounds : int
     corpus_name : str
         Label for the report.
+    busy : int, default 0
+        Busy-loop processes sharing the cores while both trainers train
+        (:func:`torch_w2v.loadgen.busy_cores`): the speed of a machine doing other work.
     **params
         :class:`~torch_w2v.TorchWord2Vec` parameters (gensim's names).
 
@@ -272,7 +277,7 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
     vocab_size = {}
     for r in range(rounds):
         for name, train in trainers.items():
-            with _quiet_gensim():
+            with _quiet_gensim(), busy_cores(busy):
                 wv, elapsed = _timed_fit(train)
             logger.info("round %d/%d: %s trained in %.2f s", r + 1, rounds, name, elapsed)
             seconds[name].append(elapsed)
@@ -289,7 +294,7 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", **params
                          "seconds_all": seconds[name]}
     results["torch_w2v"]["history"] = fitted["torch_w2v"].history_  # last round's
     return {
-        "corpus": corpus_name, "words": words, "rounds": rounds,
+        "corpus": corpus_name, "words": words, "rounds": rounds, "busy": busy,
         "params": {k: v for k, v in estimator.get_params().items() if k not in CODE_PARAMS},
         "results": results,
         "speed_ratio": results["torch_w2v"]["words_per_sec"] / results["gensim"]["words_per_sec"],
@@ -305,8 +310,11 @@ def format_comparison(result: dict) -> str:
             ("WordSim353 Spearman (mean)", "wordsim353", "{:.4f}"),
             ("SimLex-999 Spearman (mean)", "simlex999", "{:.4f}")]
     names = list(result["results"])
+    busy = result.get("busy", 0)
+    machine = f"{busy} busy-loop process(es) sharing the cores" if busy else "idle"
     lines = [f"corpus: {result['corpus']} ({result['words']:,} tokens), "
-             f"epochs {result['params']['epochs']}, rounds {result['rounds']}",
+             f"epochs {result['params']['epochs']}, rounds {result['rounds']}, "
+             f"machine: {machine}",
              "| metric | " + " | ".join(names) + " |",
              "|---|" + "---|" * len(names)]
     for label, key, fmt in rows:
