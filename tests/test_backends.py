@@ -24,16 +24,6 @@ def _batch(seed=0, vocab=30, blocks=8, width=4, k=3):
     return Batch(contexts, context_mask, targets, target_mask, raw_words=blocks)
 
 
-def _disjoint_batch(blocks=256, width=4, k=4, vocab=1300, seed=0):
-    """Blocks that share no row of either table: any thread count must give the same tables."""
-    g = torch.Generator().manual_seed(seed)
-    contexts = torch.randperm(vocab, generator=g)[:blocks * width].view(blocks, width)
-    targets = torch.randperm(vocab, generator=g)[:blocks * (1 + k)].view(blocks, 1 + k)
-    context_mask = torch.rand(blocks, width, generator=g) < 0.8
-    return Batch(contexts, context_mask, targets, torch.ones_like(targets, dtype=torch.bool),
-                 raw_words=blocks)
-
-
 def _tables(vocab=30, dim=6, seed=0):
     tables = SkipGramNS(vocab, dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():  # non-zero output vectors so every gradient term is exercised
@@ -44,15 +34,6 @@ def _tables(vocab=30, dim=6, seed=0):
 def _fused():
     backend = select_backend("fused", CPU, SKIPGRAM_NEGATIVE, SGD)
     return backend
-
-
-def _with_threads(n, fn):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        return fn()
-    finally:
-        torch.set_num_threads(threads)
 
 
 # -- the batched step -----------------------------------------------------------------------
@@ -93,71 +74,172 @@ def test_update_cap_scales_only_rows_above_cap():
 
 # -- the fused CPU op -----------------------------------------------------------------------
 
-def test_fused_op_equals_batched_step_block_by_block():
-    batch = _batch(blocks=12)
+def _op(tables, ids, sentence, *, keep=None, noise=(None, None, None), window=2, negative=2,
+        shrink_windows=False, subsample_slots=False, full_windows_only=False, seed=7,
+        lr=(0.05, 0.05), threads=1):
+    """Call the op on one chunk; ``noise`` = (values, accept, alias), default one noise word 0."""
+    _fused()  # loads the op
+    rows = tables.input_vectors.shape[0]
+    keep = torch.ones(rows) if keep is None else keep
+    values, accept, alias = noise
+    values = torch.zeros(1, dtype=torch.int64) if values is None else values
+    accept = torch.ones(len(values)) if accept is None else accept
+    alias = torch.zeros_like(values) if alias is None else alias
+    totals = torch.ops.torch_w2v.sgns_train_chunk(
+        tables.input_vectors, tables.output_vectors, torch.as_tensor(ids, dtype=torch.int32),
+        torch.as_tensor(sentence, dtype=torch.int64), keep, values, accept, alias,
+        window=window, negative=negative, shrink_windows=shrink_windows,
+        subsample_slots=subsample_slots, full_windows_only=full_windows_only, seed=seed,
+        lr_start=lr[0], lr_end=lr[1], threads=threads)
+    return float(totals[0]), int(totals[1])
+
+
+def _text(n=60, vocab=30, sentences=4, seed=0):
+    g = np.random.default_rng(seed)
+    ids = g.integers(1, vocab, n)  # word 0 is the noise word of _op's default
+    sentence = np.sort(g.integers(0, sentences, n))
+    return ids, sentence
+
+
+def test_fused_op_equals_the_batched_step_block_by_block():
+    """No subsampling, full windows and one noise word make every block predictable: the op
+    must train them in corpus order exactly as the batched step does one block at a time."""
+    ids, sentence = _text()
     fused, reference = _tables(), _tables()
-    step = _fused().make_step(fused, SGD)
-    loss, pairs = _with_threads(1, lambda: step(batch, 0.05))
-    ref_loss = 0.0
-    for b in range(12):  # the fused op applies each block before scoring the next
-        s = slice(b, b + 1)
-        block = Batch(batch.contexts[s], batch.context_mask[s], batch.targets[s],
-                      batch.target_mask[s], raw_words=1)
-        ref_loss += float(sgd_step(reference, block, 0.05)[0])
-    assert loss.dtype == torch.float64 and loss.dim() == 0
-    assert float(loss) == pytest.approx(ref_loss, rel=1e-5)
-    assert pairs == batch.context_mask.sum()
+    lr = (0.05, 0.01)
+    loss, pairs = _op(fused, ids, sentence, window=2, negative=2, lr=lr)
+    ref_loss, ref_pairs, n = 0.0, 0, len(ids)
+    for pos in range(n):
+        near = [j for j in range(pos - 2, pos + 3)
+                if j != pos and 0 <= j < n and sentence[j] == sentence[pos]]
+        if not near:
+            continue
+        targets = torch.tensor([[ids[pos], 0, 0]])  # the centre, then noise word 0 twice
+        target_mask = (targets != int(ids[pos])) | torch.tensor([[True, False, False]])
+        block = Batch(torch.as_tensor(ids[near])[None], torch.ones(1, len(near), dtype=torch.bool),
+                      targets, target_mask, raw_words=1)
+        step_lr = lr[0] + (lr[1] - lr[0]) * pos / n
+        ref_loss += float(sgd_step(reference, block, step_lr)[0])
+        ref_pairs += len(near)
+    assert pairs == ref_pairs
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
     assert torch.allclose(fused.input_vectors, reference.input_vectors, atol=1e-6)
     assert torch.allclose(fused.output_vectors, reference.output_vectors, atol=1e-6)
 
 
+def test_fused_op_subsampling_drops_words_before_windowing():
+    ids, sentence = np.array([1, 2, 3, 4, 5]), np.zeros(5)
+    keep = torch.ones(30)
+    keep[3] = 0.0  # word 3 never kept: 2 and 4 become neighbours
+    tables = _tables()
+    before = tables.input_vectors.clone()
+    _, pairs = _op(tables, ids, sentence, keep=keep, window=1, negative=0)
+    assert pairs == 6  # 1-2, 2-1, 2-4, 4-2, 4-5, 5-4
+    assert torch.equal(tables.input_vectors[3], before[3])
+    assert _op(_tables(), ids, sentence, keep=torch.zeros(30), negative=0)[1] == 0
+
+
+def test_fused_op_windows_shrink_and_full_windows_only():
+    ids, sentence = _text(n=20_000, sentences=1)
+    full = _op(_tables(), ids, sentence, window=5, negative=1)[1]
+    shrunk = _op(_tables(), ids, sentence, window=5, negative=1, shrink_windows=True)[1]
+    assert full == 2 * 5 * 20_000 - 2 * (1 + 2 + 3 + 4 + 5)
+    assert 0.58 < shrunk / full < 0.62  # E[2 r] = 6 of 10 slots
+    five = np.zeros(5)
+    assert _op(_tables(), [1, 2, 3, 4, 5], five, window=2, full_windows_only=True)[1] == 4
+    assert _op(_tables(), [1, 2, 3], five[:3], window=2, full_windows_only=True)[1] == 0
+
+
+def test_fused_op_slot_subsampling_keeps_the_text_and_drops_slots():
+    ids, sentence = np.array([1, 2, 3, 4, 5]), np.zeros(5)
+    keep = torch.ones(30)
+    assert _op(_tables(), ids, sentence, keep=keep, window=1, subsample_slots=True)[1] == 8
+    keep[3] = 0.0  # word 3 is neither a centre nor a context, but still takes its place
+    assert _op(_tables(), ids, sentence, keep=keep, window=1, subsample_slots=True)[1] == 4
+
+
+def test_fused_op_draws_noise_from_the_alias_tables():
+    ids, sentence = _text(n=5_000, vocab=29, sentences=1)  # words 1..28
+    tables = _tables()
+    values = torch.tensor([0, 29])
+    accept = torch.tensor([1.0, 0.0])  # slot 1 always takes its alias, word 0: never 29
+    alias = torch.tensor([0, 0])
+    _op(tables, ids, sentence, noise=(values, accept, alias), window=1, negative=3)
+    untouched = _tables()
+    moved = {r for r in range(30)
+             if not torch.equal(tables.output_vectors[r], untouched.output_vectors[r])}
+    assert moved == set(np.unique(ids).tolist()) | {0}  # the centres and the noise word
+
+
 @pytest.mark.parametrize("threads", [2, 4])
-def test_fused_op_with_several_threads_equals_one_thread(threads):
-    batch = _disjoint_batch()
-    one, several = _tables(vocab=1300, dim=32), _tables(vocab=1300, dim=32)
-    loss_one, _ = _with_threads(1, lambda: _fused().make_step(one, SGD)(batch, 0.05))
-    loss_many, _ = _with_threads(threads,
-                                 lambda: _fused().make_step(several, SGD)(batch, 0.05))
+def test_fused_op_draws_do_not_depend_on_the_thread_count(threads):
+    """Pieces of 2048 tokens on disjoint words (and no noise words): any thread count must
+    give bit-identical tables, which holds only if every draw follows from the position."""
+    g = np.random.default_rng(0)
+    ids = np.concatenate([g.integers(100 * p, 100 * p + 100, 2048) for p in range(4)])
+    sentence = np.repeat(np.arange(4), 2048)
+    keep = torch.full((400,), 0.7)
+    one, several = _tables(vocab=400, dim=16), _tables(vocab=400, dim=16)
+    settings = dict(keep=keep, window=5, negative=0, shrink_windows=True, seed=3)
+    loss_one, pairs_one = _op(one, ids, sentence, threads=1, **settings)
+    loss_many, pairs_many = _op(several, ids, sentence, threads=threads, **settings)
+    assert pairs_one == pairs_many and loss_one == pytest.approx(loss_many, rel=1e-9)
     assert torch.equal(one.input_vectors, several.input_vectors)
     assert torch.equal(one.output_vectors, several.output_vectors)
-    assert float(loss_many) == pytest.approx(float(loss_one), rel=1e-9)
-    assert not torch.equal(one.input_vectors, _tables(vocab=1300, dim=32).input_vectors)
+    other_seed = _tables(vocab=400, dim=16)
+    _op(other_seed, ids, sentence, threads=1, **{**settings, "seed": 4})
+    assert not torch.equal(one.input_vectors, other_seed.input_vectors)
 
 
-@pytest.mark.parametrize("where,value", [("contexts", 30), ("contexts", -1), ("targets", 99)])
+@pytest.mark.parametrize("where", ["ids", "noise_values", "noise_alias"])
+@pytest.mark.parametrize("value", [30, -1])
 def test_fused_op_refuses_out_of_range_ids_before_touching_the_tables(where, value):
-    batch = _batch()
-    getattr(batch, where)[3, 1] = value
+    ids, sentence = _text()
+    noise = [torch.tensor([0, 1]), torch.ones(2), torch.tensor([0, 1])]
+    if where == "ids":
+        ids[13] = value
+    else:
+        noise[0 if where == "noise_values" else 2][1] = value
     tables = _tables()
     before = tables.input_vectors.clone(), tables.output_vectors.clone()
     with pytest.raises(RuntimeError, match=f"{where} holds word id {value} .*30 rows"):
-        _fused().make_step(tables, SGD)(batch, 0.05)
+        _op(tables, ids, sentence, noise=tuple(noise))
     assert torch.equal(tables.input_vectors, before[0])
     assert torch.equal(tables.output_vectors, before[1])
 
 
 def test_fused_op_checks_dtypes_shapes_and_layout():
-    op = torch.ops.torch_w2v.sgns_block_step
-    _fused()  # loads the op
-    b, t = _batch(), _tables()
+    _fused()
+    op = torch.ops.torch_w2v.sgns_train_chunk
+    t = _tables()
     u, v = t.input_vectors.data, t.output_vectors.data
-    with pytest.raises(RuntimeError, match="int64"):
-        op(u, v, b.contexts.int(), b.context_mask, b.targets, b.target_mask, 0.1)
-    with pytest.raises(RuntimeError, match="float32"):
-        op(u.double(), v.double(), b.contexts, b.context_mask, b.targets, b.target_mask, 0.1)
-    with pytest.raises(RuntimeError, match="one row per block"):
-        op(u, v, b.contexts, b.context_mask, b.targets[:3], b.target_mask[:3], 0.1)
+    ids, sent = torch.tensor([1, 2, 3], dtype=torch.int32), torch.zeros(3, dtype=torch.int64)
+    keep, values = torch.ones(30), torch.tensor([0])
+    accept, alias = torch.ones(1), torch.tensor([0])
+    rest = dict(window=2, negative=1, shrink_windows=True, subsample_slots=False,
+                full_windows_only=False, seed=1, lr_start=0.1, lr_end=0.1, threads=1)
+    with pytest.raises(RuntimeError, match="ids must be Int"):
+        op(u, v, ids.long(), sent, keep, values, accept, alias, **rest)
+    with pytest.raises(RuntimeError, match="input_vectors must be Float"):
+        op(u.double(), v, ids, sent, keep, values, accept, alias, **rest)
+    with pytest.raises(RuntimeError, match="one length"):
+        op(u, v, ids, sent[:2], keep, values, accept, alias, **rest)
+    with pytest.raises(RuntimeError, match="one probability per table row"):
+        op(u, v, ids, sent, keep[:5], values, accept, alias, **rest)
     with pytest.raises(RuntimeError, match="contiguous"):
-        op(u.t(), v, b.contexts, b.context_mask, b.targets, b.target_mask, 0.1)
+        op(u.t(), v.t(), ids, sent, keep, values, accept, alias, **rest)
 
 
 def test_fused_op_registration_passes_opcheck():
     _fused()
-    b, t = _batch(), _tables()
-    args = (t.input_vectors.data.clone(), t.output_vectors.data.clone(), b.contexts,
-            b.context_mask, b.targets, b.target_mask, 0.05)
-    torch.library.opcheck(torch.ops.torch_w2v.sgns_block_step.default, args)
-    schema = str(torch.ops.torch_w2v.sgns_block_step.default._schema)
+    t = _tables()
+    ids, sentence = _text()
+    args = (t.input_vectors.data.clone(), t.output_vectors.data.clone(),
+            torch.as_tensor(ids, dtype=torch.int32), torch.as_tensor(sentence),
+            torch.ones(30), torch.tensor([0, 5]), torch.ones(2), torch.tensor([0, 5]),
+            2, 2, True, False, False, 11, 0.05, 0.01, 2)
+    torch.library.opcheck(torch.ops.torch_w2v.sgns_train_chunk.default, args)
+    schema = str(torch.ops.torch_w2v.sgns_train_chunk.default._schema)
     assert "Tensor(a!) input_vectors" in schema and "Tensor(b!) output_vectors" in schema
 
 
@@ -223,9 +305,9 @@ def test_a_new_backend_is_one_class_and_one_registry_entry(corpus, monkeypatch, 
         name = "counting"
         summary = "the batched step, counting its calls"
 
-        def make_step(self, tables, params):
-            step = super().make_step(tables, params)
-            return lambda batch, lr: calls.append(lr) or step(batch, lr)
+        def make_step(self, tables, params, distributions):
+            step = super().make_step(tables, params, distributions)
+            return lambda batch, lr, lr_end: calls.append(lr) or step(batch, lr, lr_end)
 
     monkeypatch.setattr(registry, "BACKENDS", (*registry.BACKENDS, Counting()))
     est = TorchWord2Vec(**FAST, step="counting").fit(corpus)

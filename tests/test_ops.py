@@ -19,9 +19,12 @@ import torch
 from torch_w2v import ops
 assert ops.load(), ops.unavailable_reason()
 u, v = torch.rand(5, 3), torch.zeros(5, 3)
-ids = torch.tensor([[0, 1]]); ok = torch.ones(1, 2, dtype=torch.bool)
-loss = torch.ops.torch_w2v.sgns_block_step(u, v, ids, ok, ids, ok, 0.1)
-print("op ok", float(loss) > 0)
+ids, sentence = torch.tensor([0, 1, 2], dtype=torch.int32), torch.zeros(3, dtype=torch.int64)
+totals = torch.ops.torch_w2v.sgns_train_chunk(
+    u, v, ids, sentence, torch.ones(5), torch.tensor([3]), torch.ones(1), torch.tensor([3]),
+    window=1, negative=1, shrink_windows=False, subsample_slots=False, full_windows_only=False,
+    seed=1, lr_start=0.1, lr_end=0.1, threads=2)
+print("op ok", float(totals[0]) > 0 and int(totals[1]) == 4)
 """
 
 

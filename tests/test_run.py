@@ -1,6 +1,9 @@
 """The training run: fitted state assigned only after success, and what callbacks see."""
+import threading
+
 import numpy as np
 import pytest
+import torch
 from conftest import zipf_corpus
 from gensim.models import KeyedVectors
 
@@ -21,14 +24,14 @@ def crash_after(monkeypatch):
     def arm(n):
         make_step = CpuFused.make_step
 
-        def failing(self, tables, params):
-            step, calls = make_step(self, tables, params), [0]
+        def failing(self, tables, params, distributions):
+            step, calls = make_step(self, tables, params, distributions), [0]
 
-            def wrapped(batch, lr):
+            def wrapped(chunk, lr, lr_end):
                 calls[0] += 1
                 if calls[0] > n:
                     raise Crash("injected")
-                return step(batch, lr)
+                return step(chunk, lr, lr_end)
             return wrapped
 
         monkeypatch.setattr(CpuFused, "make_step", failing)
@@ -52,7 +55,7 @@ def test_a_failed_partial_fit_leaves_the_estimator_as_it_was(corpus, crash_after
     est = TorchWord2Vec(**FAST).fit(corpus)
     before = _state(est)
     more = zipf_corpus(n_sentences=100, seed=1) + [["brand-new"] * 5]  # grows the vocabulary
-    crash_after(3)
+    crash_after(1)  # one chunk an epoch here: the crash comes in epoch 2
     with pytest.raises(Crash):
         est.partial_fit(more)
     _assert_same_state(est, before)
@@ -64,7 +67,7 @@ def test_a_failed_partial_fit_leaves_the_estimator_as_it_was(corpus, crash_after
 def test_a_failed_refit_leaves_the_estimator_as_it_was(corpus, crash_after):
     est = TorchWord2Vec(**FAST).fit(corpus)
     before = _state(est)
-    crash_after(5)
+    crash_after(2)
     with pytest.raises(Crash):
         est.set_params(vector_size=8, min_count=1).fit(zipf_corpus(seed=2))
     _assert_same_state(est, before)
@@ -107,6 +110,38 @@ def test_callbacks_see_the_run_state_and_the_estimator_untouched(corpus):
     assert [(s[0], s[1], s[2]) for s in seen[1:]] == [("end", 1, 1), ("end", 2, 2), ("end", 3, 3)]
     assert not np.array_equal(seen[1][3], seen[2][3])  # live vectors, copied each epoch
     assert np.array_equal(seen[-1][3], est.wv.vectors)
+
+
+def test_workers_apply_to_their_own_fit_only(corpus):
+    """No process-wide thread setting changes, and a one-worker fit stays bit-identical while
+    a two-worker fit trains in another thread."""
+    threads = torch.get_num_threads()
+    seen = []
+
+    class Threads(Callback):
+        def on_epoch_end(self, run, epoch, logs):
+            seen.append(torch.get_num_threads())
+
+    solo = TorchWord2Vec(**FAST).fit(corpus)
+    stop, other_fits = threading.Event(), []
+
+    def other():
+        big = zipf_corpus(n_sentences=3000, seed=4)
+        while not stop.is_set():
+            other_fits.append(TorchWord2Vec(**{**FAST, "workers": 2}).fit(big))
+
+    beside = threading.Thread(target=other)
+    beside.start()
+    try:
+        fits = [TorchWord2Vec(**FAST, callbacks=[Threads()]).fit(corpus) for _ in range(4)]
+    finally:
+        stop.set()
+        beside.join()
+    assert other_fits  # the two fits did overlap
+    for est in fits:
+        assert np.array_equal(est.wv.vectors, solo.wv.vectors)
+        assert np.array_equal(est.output_vectors_, solo.output_vectors_)
+    assert seen == [threads] * 12 and torch.get_num_threads() == threads
 
 
 def test_a_run_builds_no_estimator_state(corpus):

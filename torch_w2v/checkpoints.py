@@ -66,11 +66,12 @@ def save(directory, params, vocab, model, generator, position, corpus_words) -> 
     """Write the checkpoint of a run standing at ``position`` (a :class:`.train.Position`)."""
     arrays = {"input_vectors": model.input_vectors.detach().cpu().numpy(),
               "output_vectors": model.output_vectors.detach().cpu().numpy(),
-              "counts": vocab.counts,
-              "rng_state": generator.get_state().numpy()}
+              "counts": vocab.counts}
     doc = _document(params, vocab, position.history, corpus_words)
-    doc.update(position={k: v for k, v in asdict(position).items() if k != "history"},
-               generator_device=str(generator.device))
+    doc.update(position={k: v for k, v in asdict(position).items() if k != "history"})
+    if generator is not None:  # a batch sampler's stream (chunk seeds need no state)
+        arrays["rng_state"] = generator.get_state().numpy()
+        doc["generator_device"] = str(generator.device)
     os.makedirs(directory, exist_ok=True)
     save_state(os.path.join(directory, CHECKPOINT_NAME), arrays, doc)
 
@@ -105,16 +106,20 @@ def latest(directory, params, vocab):
 
 
 def restore(checkpoint, model, generator) -> Position:
-    """Load a checkpoint's tables and generator state; returns where the loop starts."""
+    """Load a checkpoint's tables and generator state (``generator`` is None for a backend
+    whose draws follow from chunk seeds); returns where the loop starts."""
     arrays, doc = checkpoint
     with torch.no_grad():
         model.input_vectors.copy_(torch.from_numpy(arrays["input_vectors"]))
         model.output_vectors.copy_(torch.from_numpy(arrays["output_vectors"]))
-    if doc["generator_device"] == str(generator.device):
+    made_on = doc.get("generator_device")
+    resumed_on = None if generator is None else str(generator.device)
+    if made_on != resumed_on:
+        logger.warning("checkpoint's random streams (%s) differ from this run's (%s), e.g. "
+                       "another device or backend: the result differs from an uninterrupted "
+                       "run", made_on or "chunk seeds", resumed_on or "chunk seeds")
+    elif generator is not None:
         generator.set_state(torch.from_numpy(arrays["rng_state"]))
-    else:
-        logger.warning("checkpoint made on %s, resumed on %s: the random streams differ from an "
-                       "uninterrupted run", doc["generator_device"], generator.device)
     position = Position(**doc["position"], history=doc["history"])
     logger.info("resuming in epoch %d after %d chunks (%d words trained)", position.epoch,
                 position.chunks_done, position.words_done)

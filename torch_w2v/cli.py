@@ -59,7 +59,7 @@ _FLAGS = {
     "workers": (_optional(int), "CPU threads (default: all cores)"),
     "shrink_windows": (_str2bool, "draw each centre's window from 1..window (word2vec)"),
     "sorted_vocab": (_str2bool, "number words by descending frequency"),
-    "batch_size": (_optional(int), "(context, centre) pairs per step (default: by step)"),
+    "batch_size": (_optional(int), "pairs per step of the batched steps (default: by step)"),
     "step": (str, _step_help),
     "update_cap": (_optional(float), "batched step: most scores one vector sums per step"),
     "device": (str, "'auto', 'cpu', 'cuda', 'cuda:N'"),

@@ -50,10 +50,12 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         Seeds initialisation, subsampling, windows and noise words. Same seed, parameters and
         device give identical vectors.
     workers : int, optional
-        CPU threads during ``fit`` (default: all cores). With the fused CPU step and more than one
-        worker, threads update shared rows without locks, as word2vec and gensim do: vectors then
-        differ between runs at rounding level. ``workers=1`` (or ``step="batched"``) gives
-        bit-identical vectors for the same seed.
+        Threads of the fused CPU step, this fit's own (default: all cores); no process-wide
+        setting changes, so fits in other threads keep theirs. With more than one, threads
+        update shared rows without locks, as word2vec and gensim do: vectors then differ between
+        runs at rounding level. ``workers=1`` (or ``step="batched"``) gives bit-identical
+        vectors for the same seed. The batched and autograd steps run on PyTorch's intra-op
+        threads instead (``torch.set_num_threads``, which torch_w2v never changes).
     shrink_windows : bool, default True
         word2vec's dynamic window: each centre uses a window drawn uniformly from ``1..window``.
     sorted_vocab : bool, default True
@@ -61,13 +63,14 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     trim_rule : callable, optional
         ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
     batch_size : int, optional
-        (Context, centre) pairs handed to one step. Default: the backend's (32768 for the fused
-        CPU step; for the batched and autograd steps, corpus tokens / 64, at most 8192 on CPU
-        and 262144 on CUDA).
+        (Context, centre) pairs handed to one step of the batched and autograd steps. Default:
+        corpus tokens / 64, at most 8192 on CPU and 262144 on CUDA. The fused step updates
+        block by block and has no batches (``batch_size`` then only sizes a validation loss's).
     step : str, default "auto"
-        The backend that trains each batch (:mod:`torch_w2v.backends`). ``"fused"``: a compiled
-        CPU op updates each centre word's block in place, block after block (word2vec's
-        sequential SGD within a block; built on first use in a few seconds, then cached).
+        The backend that trains (:mod:`torch_w2v.backends`). ``"fused"``: a compiled CPU op
+        samples the text itself and updates each centre word's block in place, block after
+        block (word2vec's sequential SGD within a block; built on first use in a few seconds,
+        then cached).
         ``"batched"``: PyTorch tensor ops score the whole batch from the same weights, then
         add all steps at once (any device; deterministic). ``"autograd"``: the loss through
         autograd and ``optimizer``. ``"auto"``: the first of these that supports the device and
@@ -112,7 +115,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         Train only centre words whose whole window lies inside their sentence (the tutorial).
     checkpoint_every : int, optional
         Also checkpoint within epochs, every this many raw corpus words (at the next sampling
-        chunk boundary, every 65,536 or more tokens).
+        chunk boundary: every 131,072 tokens for the fused step, 65,536 or more for the others).
 
     Attributes
     ----------

@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -45,7 +44,7 @@ __all__ = ["load", "build", "library_path", "cache_key", "ops_dir", "unavailable
 
 logger = logging.getLogger("torch_w2v")
 
-SOURCES = ("sgns_cpu.cpp",)
+SOURCES = ("sgns_cpu.cpp", "text.cpp")
 LIBRARY = "torch_w2v_ops.so"
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-std=c++17", "-fPIC", "-shared")
 BUILD_TIMEOUT = 900.0  # seconds: the longest a compiler may run, or a process wait for one
@@ -265,7 +264,3 @@ def unavailable_reason() -> str | None:
     """Why :func:`load` failed in this process, or None."""
     return _state.get("reason")
 
-
-if __name__ == "__main__":  # python -m torch_w2v.ops: build and load, as `torch-w2v build`
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sys.exit(0 if load() else 1)

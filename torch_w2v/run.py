@@ -19,15 +19,15 @@ import sys
 
 import torch
 
-from . import checkpoints
+from . import checkpoints, ops, text
 from .backends import SKIPGRAM_NEGATIVE, select_backend
 from .callbacks import ValidationLoss
 from .corpus import check_tokens, checked_sentences, encode_corpus, resolve_corpus
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
 from .model import SkipGramNS
-from .params import resolve_device, resolve_workers
-from .sampling import BatchSampler
+from .params import resolve_device
+from .sampling import BatchSampler, ChunkFeed, WordDistributions
 from .streaming import StreamingCorpus, count_and_record
 from .train import Position, train_epochs
 from .vocab import (
@@ -150,11 +150,14 @@ class TrainingRun:
             corpus.close()  # the encoded ids a streaming corpus kept on disk
 
     def _count(self, sentences, streaming):
-        """Word counts, token count and, streaming, the text recorded as ids in the same pass
-        (not with ``max_vocab_size``: gensim prunes the counts sentence by sentence)."""
+        """Word counts, token count and the text recorded as ids in the same pass: in C++ for a
+        UTF-8 :class:`CorpusFile` (:mod:`torch_w2v.text`), in Python for other streamed corpora;
+        not with ``max_vocab_size`` (gensim prunes the counts sentence by sentence)."""
         recording = None
         max_vocab_size = self.params["max_vocab_size"]
-        if streaming and max_vocab_size is None:
+        if max_vocab_size is None and text.applies(sentences) and ops.load():
+            counter, total, recording = text.count_and_record_file(sentences.path)
+        elif streaming and max_vocab_size is None:
             counter, total, recording = count_and_record(checked_sentences(sentences))
         else:
             counter, total, _ = count_words(checked_sentences(sentences), max_vocab_size)
@@ -180,7 +183,11 @@ class TrainingRun:
         if streaming:  # memory bounded by a chunk; encoded ids kept on disk between epochs
             return StreamingCorpus(sentences, self.vocab.key_to_index, total_words,
                                    recording=recording)
-        corpus = encode_corpus(sentences, self.vocab.key_to_index)  # int32 ids: 4 bytes a token
+        if recording is not None:  # counted in C++: the ids are recorded already
+            corpus = StreamingCorpus(sentences, self.vocab.key_to_index, total_words,
+                                     recording=recording).to_encoded()
+        else:
+            corpus = encode_corpus(sentences, self.vocab.key_to_index)  # 4 bytes a token
         if not len(corpus.ids):
             raise ValueError("no word of this text is in the vocabulary: nothing to train")
         return corpus
@@ -193,30 +200,30 @@ class TrainingRun:
         earlier = list(self.previous.history) if self.previous is not None else []
         seed = p["seed"] + len(earlier)  # a continued model draws new random streams
         self.tables = self._tables(seed)
-        sampler = self._sampler(batch_size, seed)
+        distributions = self._distributions()
+        if self.backend.consumes == "chunks":  # it samples the text itself
+            feed = ChunkFeed(seed, self.backend.chunk_tokens)
+        else:
+            feed = self._sampler(distributions, batch_size, seed)
         if checkpoint is not None:
-            self.position = checkpoints.restore(checkpoint, self.tables, sampler.generator)
+            self.position = checkpoints.restore(checkpoint, self.tables, feed.generator)
         save = None
         if p["checkpoint_dir"]:
             def save(position):
                 checkpoints.save(p["checkpoint_dir"], p, self.vocab, self.tables,
-                                 sampler.generator, position, corpus.raw_words)
+                                 feed.generator, position, corpus.raw_words)
         callbacks = list(p["callbacks"])
         if validation is not None:  # first, so the other callbacks see val_loss
             held_out = encode_corpus(checked_sentences(resolve_corpus(validation, None)),
                                      self.vocab.key_to_index)  # read once: any iterable will do
-            callbacks.insert(0, ValidationLoss(held_out, self._sampler(batch_size, seed)))
-        step = self.backend.make_step(self.tables, p)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(resolve_workers(p["workers"]))
-        try:
-            history = train_epochs(self.tables, sampler, corpus, step, epochs=p["epochs"],
-                                   alpha=p["alpha"], min_alpha=p["min_alpha"],
-                                   callbacks=callbacks, run=self, progress=self.progress,
-                                   position=self.position, checkpoint=save,
-                                   checkpoint_every=p["checkpoint_every"])
-        finally:
-            torch.set_num_threads(threads)
+            callbacks.insert(0, ValidationLoss(held_out,
+                                               self._sampler(distributions, batch_size, seed)))
+        step = self.backend.make_step(self.tables, p, distributions)
+        history = train_epochs(self.tables, feed, corpus, step, epochs=p["epochs"],
+                               alpha=p["alpha"], min_alpha=p["min_alpha"],
+                               callbacks=callbacks, run=self, progress=self.progress,
+                               position=self.position, checkpoint=save,
+                               checkpoint_every=p["checkpoint_every"])
         call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
         return FittedModel(
             vocab=self.vocab,
@@ -236,14 +243,18 @@ class TrainingRun:
                 tables.output_vectors[:known] = torch.from_numpy(self.previous.output_vectors)
         return tables.to(self.device)
 
-    def _sampler(self, batch_size, seed):
+    def _distributions(self) -> WordDistributions:
         p, counts = self.params, self.vocab.counts
         if p["subsampling"] == "percentile":
             keep = percentile_keep_probabilities(counts, p["subsample_percentile"])
         else:
             keep = keep_probabilities(counts, p["sample"])
+        return WordDistributions(keep, noise_distribution(counts, p["ns_exponent"]))
+
+    def _sampler(self, distributions, batch_size, seed):
+        p = self.params
         return BatchSampler(
-            keep, noise_distribution(counts, p["ns_exponent"]),
+            distributions.keep, distributions.noise,
             window=p["window"], negative=p["negative"], shrink_windows=p["shrink_windows"],
             batch_size=batch_size, device=self.device,
             generator=torch.Generator(self.device).manual_seed(seed),

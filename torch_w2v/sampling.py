@@ -22,13 +22,31 @@ Examples
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["Batch", "BatchSampler", "keep_draw", "subsample", "context_windows", "NoiseSampler",
-           "TableNoiseSampler", "alias_table"]
+__all__ = ["Batch", "BatchSampler", "Chunk", "ChunkFeed", "NoiseSampler", "TableNoiseSampler",
+           "WordDistributions", "alias_table", "context_windows", "keep_draw", "noise_sampler",
+           "subsample"]
+
+
+@dataclass
+class WordDistributions:
+    """Per-word sampling probabilities of a run, on the host.
+
+    Attributes
+    ----------
+    keep : ndarray of float
+        Subsampling keep probability of each word.
+    noise : ndarray of float
+        Noise-word distribution (``count ** ns_exponent``, normalised).
+    """
+
+    keep: np.ndarray
+    noise: np.ndarray
 
 
 @dataclass
@@ -59,6 +77,62 @@ class Batch:
     target_mask: torch.Tensor
     raw_words: int
     chunk_end: bool = False
+
+
+@dataclass
+class Chunk:
+    """A piece of encoded text for a backend that samples itself.
+
+    Attributes
+    ----------
+    ids : ndarray of int32, shape (n,)
+        In-vocabulary word ids, in corpus order.
+    sentence : ndarray of int64, shape (n,)
+        Sentence index of each token (windows stay inside a sentence).
+    raw_words : int
+        Raw corpus words this chunk accounts for (drives the learning-rate schedule).
+    seed : int
+        Seeds every random draw of the chunk (a function of the run's seed, the epoch and the
+        chunk's index, so a resumed run draws the same).
+    chunk_end : bool
+        Always True: a checkpoint may follow any chunk.
+    """
+
+    ids: np.ndarray
+    sentence: np.ndarray
+    raw_words: int
+    seed: int
+    chunk_end: bool = True
+
+
+class ChunkFeed:
+    """An epoch's chunks of encoded text, each with its own seed (see :class:`Chunk`).
+
+    Examples
+    --------
+    >>> from torch_w2v.corpus import EncodedCorpus
+    >>> corpus = EncodedCorpus(np.arange(5, dtype=np.int32), np.array([2, 3]), raw_words=6)
+    >>> [(c.ids.tolist(), c.sentence.tolist()) for c in ChunkFeed(1, 3).epoch(corpus, epoch=1)]
+    [([0, 1, 2], [0, 0, 1]), ([3, 4], [1, 1])]
+    """
+
+    generator = None  # nothing to checkpoint: the seeds follow from (seed, epoch, chunk)
+
+    def __init__(self, seed: int, chunk_tokens: int):
+        self.seed = seed
+        self.chunk_tokens = chunk_tokens
+
+    def epoch(self, corpus, skip_chunks: int = 0, epoch: int = 1):
+        """Yield the chunks of one pass over ``corpus``, leaving out the first ``skip_chunks``."""
+        for index, (ids, sentence, raw_words) in enumerate(corpus.chunks(self.chunk_tokens)):
+            if index >= skip_chunks:
+                yield Chunk(ids, sentence, raw_words, self.chunk_seed(epoch, index))
+
+    def chunk_seed(self, epoch: int, index: int) -> int:
+        """A signed 64-bit seed for chunk ``index`` of ``epoch``."""
+        key = f"{self.seed}/{epoch}/{index}".encode()
+        return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little",
+                              signed=True)
 
 
 def keep_draw(word_ids, keep_prob, generator):
@@ -133,6 +207,11 @@ class NoiseSampler:
         keep = torch.rand(shape, generator=generator, device=self.device) < self.accept[slot]
         return torch.where(keep, slot, self.alias[slot])
 
+    def alias_form(self):
+        """``(values, accept, alias)``: a draw takes a slot ``i`` uniformly, then
+        ``values[i]`` with probability ``accept[i]``, else ``alias[i]``."""
+        return torch.arange(len(self.alias), device=self.device), self.accept, self.alias
+
 
 class TableNoiseSampler:
     """The original tutorial's sampler: a table of ``size`` word ids, each word filling a share
@@ -153,6 +232,19 @@ class TableNoiseSampler:
     def __call__(self, shape, generator) -> torch.Tensor:
         slot = torch.randint(0, len(self.table), shape, generator=generator, device=self.device)
         return self.table[slot]
+
+    def alias_form(self):
+        """The table as :meth:`NoiseSampler.alias_form`: every slot keeps its own word."""
+        return (self.table, torch.ones(len(self.table), device=self.device),
+                torch.zeros_like(self.table))
+
+
+def noise_sampler(distribution: np.ndarray, device, table_size=None):
+    """The exact alias sampler of ``distribution``, or with ``table_size`` the tutorial's
+    table of that many entries."""
+    if table_size is None:
+        return NoiseSampler(distribution, device)
+    return TableNoiseSampler(distribution, table_size, device)
 
 
 class BatchSampler:
@@ -184,8 +276,7 @@ class BatchSampler:
                  device, generator, chunk_tokens=None, subsample_independently=False,
                  full_windows_only=False, noise_table_size=None):
         self.keep_prob = torch.as_tensor(keep_prob, dtype=torch.float32, device=device)
-        self.noise = (NoiseSampler(noise, device) if noise_table_size is None
-                      else TableNoiseSampler(noise, noise_table_size, device))
+        self.noise = noise_sampler(noise, device, noise_table_size)
         self.subsample_independently = subsample_independently
         self.full_windows_only = full_windows_only
         self.window = window
@@ -197,10 +288,11 @@ class BatchSampler:
         # a batch never spans chunks: a chunk must hold a batch's worth of centres
         self.chunk_tokens = chunk_tokens or max(1 << 16, 2 * batch_size)
 
-    def epoch(self, corpus, skip_chunks: int = 0):
+    def epoch(self, corpus, skip_chunks: int = 0, epoch=None):
         """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus` or a
         :class:`~torch_w2v.streaming.StreamingCorpus`), leaving out its first ``skip_chunks``
-        chunks (a resumed run has trained them) without drawing random numbers for them."""
+        chunks (a resumed run has trained them) without drawing random numbers for them.
+        ``epoch`` is not needed: the generator's stream carries on from epoch to epoch."""
         for index, (ids, sentence, raw_words) in enumerate(corpus.chunks(self.chunk_tokens)):
             if index >= skip_chunks:
                 yield from self._chunk_batches(ids, sentence, raw_words)

@@ -160,6 +160,17 @@ class StreamingCorpus:
             self.cache = False
         self._ids = id_file
 
+    def to_encoded(self):
+        """The whole corpus in memory as an :class:`~torch_w2v.corpus.EncodedCorpus` (one pass),
+        the kept ids deleted."""
+        from .corpus import EncodedCorpus
+
+        parts = list(self._flushes())
+        self.close()
+        return EncodedCorpus(np.concatenate([np.zeros(0, np.int32)] + [p[0] for p in parts]),
+                             np.concatenate([np.zeros(0, np.int64)] + [p[1] for p in parts]),
+                             self.raw_words)
+
     def close(self) -> None:
         """Delete the kept ids (the corpus stays usable: the next pass reads the text)."""
         if self._ids is not None:

@@ -31,12 +31,12 @@ def linear_lr(alpha: float, min_alpha: float, progress: float) -> float:
     return alpha - (alpha - min_alpha) * min(max(progress, 0.0), 1.0)
 
 
-def _check_finite(loss: float, epoch: int, lr: float, batch_size: int) -> None:
+def _check_finite(loss: float, epoch: int, lr: float) -> None:
     if not math.isfinite(loss):
         raise FloatingPointError(
             f"training diverged in epoch {epoch} (loss is {loss}): the learning rate "
-            f"(alpha, {lr:g} at the end) or batch_size ({batch_size}) is too large; "
-            "lower alpha or batch_size and fit again"
+            f"(alpha, {lr:g} at the end) is too large, or for the batched step batch_size; "
+            "lower alpha (or batch_size) and fit again"
         )
 
 
@@ -58,18 +58,21 @@ class Position:
     history: list = field(default_factory=list)
 
 
-def train_epochs(model, sampler, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
+def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
                  run=None, progress=False, position=None, checkpoint=None,
                  checkpoint_every=None):
-    """Train ``model`` for ``epochs`` passes over ``corpus``, one ``step`` per batch.
+    """Train ``model`` for ``epochs`` passes over ``corpus``, one ``step`` per item of ``feed``.
 
     Parameters
     ----------
     model : torch_w2v.model.SkipGramNS
-    sampler : torch_w2v.sampling.BatchSampler
+    feed : torch_w2v.sampling.BatchSampler or torch_w2v.sampling.ChunkFeed
+        ``feed.epoch(corpus, skip_chunks=, epoch=)`` yields the items (batches or chunks) of
+        an epoch, each with ``raw_words`` and ``chunk_end``.
     corpus : torch_w2v.corpus.EncodedCorpus or torch_w2v.streaming.StreamingCorpus
     step : callable
-        ``step(batch, lr) -> (loss_sum, pairs)`` (:meth:`torch_w2v.backends.Backend.make_step`).
+        ``step(item, lr_start, lr_end) -> (loss_sum, pairs)``
+        (:meth:`torch_w2v.backends.Backend.make_step`).
     epochs : int
     alpha, min_alpha : float
         Learning rate decays linearly between them over all raw words of all epochs.
@@ -110,9 +113,11 @@ def train_epochs(model, sampler, corpus, step, *, epochs, alpha, min_alpha, call
             loss_sum = torch.tensor(pos.epoch_loss, dtype=torch.float64, device=device)
             pairs = torch.tensor(pos.epoch_pairs, dtype=torch.int64, device=device)
             start = last_refresh = time.perf_counter() - pos.epoch_seconds
-            for batch in sampler.epoch(corpus, skip_chunks=pos.chunks_done):
+            for batch in feed.epoch(corpus, skip_chunks=pos.chunks_done, epoch=epoch):
                 lr = linear_lr(alpha, min_alpha, pos.words_done / total_words)
-                batch_loss, batch_pairs = step(batch, lr)
+                lr_end = linear_lr(alpha, min_alpha,
+                                   (pos.words_done + batch.raw_words) / total_words)
+                batch_loss, batch_pairs = step(batch, lr, lr_end)
                 loss_sum += batch_loss
                 pairs += batch_pairs
                 pos.words_done += batch.raw_words
@@ -135,7 +140,7 @@ def train_epochs(model, sampler, corpus, step, *, epochs, alpha, min_alpha, call
             seconds = time.perf_counter() - start
             n_pairs = int(pairs.item())
             loss = loss_sum.item() / max(n_pairs, 1)
-            _check_finite(loss, epoch, lr, sampler.batch_size)
+            _check_finite(loss, epoch, lr)
             logs = {"epoch": epoch, "loss": loss, "pairs": n_pairs, "words": pos.epoch_words,
                     "seconds": seconds, "words_per_sec": pos.epoch_words / max(seconds, 1e-9),
                     "lr": lr}

@@ -19,7 +19,7 @@ class Autograd(Backend):
     def default_batch_size(self, device, corpus_words):
         return summed_step_batch_size(device, corpus_words)
 
-    def make_step(self, tables, params):
+    def make_step(self, tables, params, distributions):
         sparse = params["optimizer"] == "sparse_adam"
         max_norm = params["max_norm"]
         weights = [tables.input_vectors, tables.output_vectors]
@@ -28,7 +28,7 @@ class Autograd(Backend):
         optimizer = (torch.optim.SparseAdam(weights, lr=params["alpha"]) if sparse
                      else torch.optim.Adam(weights, lr=params["alpha"]))
 
-        def step(batch, lr):
+        def step(batch, lr, lr_end):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)

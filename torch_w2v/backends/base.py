@@ -1,14 +1,19 @@
-"""The backend protocol: how a run trains one batch.
+"""The backend protocol: how a run trains.
 
 A backend is a stateless description of one way of running the update step. It declares the
 devices and training modes it supports, whether it can run here at all (a compiled op may not
-build), its default batch size, and makes the step function that a run calls once per batch::
+build), what it consumes, its default batch size, and makes the step function that a run calls
+once per item::
 
-    step = backend.make_step(tables, params)
-    loss_sum, pairs = step(batch, lr)    # 0-d tensors on the training device, no host sync
+    step = backend.make_step(tables, params, distributions)
+    loss_sum, pairs = step(item, lr_start, lr_end)   # 0-d tensors, no host sync
 
-``tables`` is a :class:`torch_w2v.model.SkipGramNS`, updated in place; ``batch`` a
-:class:`torch_w2v.sampling.Batch`; ``loss_sum`` the summed loss of the batch's pairs before the
+``tables`` is a :class:`torch_w2v.model.SkipGramNS`, updated in place; ``distributions`` the
+run's :class:`torch_w2v.sampling.WordDistributions`. An item is a
+:class:`torch_w2v.sampling.Batch` of sampled blocks for a backend that consumes ``"batches"``
+(the run samples them), or a :class:`torch_w2v.sampling.Chunk` of encoded text for one that
+consumes ``"chunks"`` (it samples itself). The learning rate falls linearly from ``lr_start``
+to ``lr_end`` over the item; ``loss_sum`` is the summed loss of the item's pairs before their
 update (:func:`torch_w2v.model.logit_losses`), ``pairs`` how many real pairs it held.
 """
 from __future__ import annotations
@@ -17,9 +22,9 @@ from typing import Callable
 
 import torch
 
-__all__ = ["Backend", "Step", "SKIPGRAM_NEGATIVE"]
+__all__ = ["SKIPGRAM_NEGATIVE", "Backend", "Step"]
 
-Step = Callable[["object", float], tuple[torch.Tensor, torch.Tensor]]
+Step = Callable[[object, float, float], tuple[torch.Tensor, torch.Tensor]]
 
 # the training modes a run can ask for; TorchWord2Vec trains skip-gram with negative sampling
 SKIPGRAM_NEGATIVE = "skip-gram, negative sampling"
@@ -40,6 +45,10 @@ class Backend:
         Training modes it implements.
     optimizers : frozenset of str
         ``optimizer=`` values it implements.
+    consumes : {"batches", "chunks"}
+        Sampled batches, or chunks of encoded text that it samples itself.
+    chunk_tokens : int or None
+        Tokens per chunk, for a backend that consumes chunks.
     """
 
     name: str = ""
@@ -47,6 +56,8 @@ class Backend:
     devices: frozenset = frozenset({"cpu"})
     modes: frozenset = frozenset({SKIPGRAM_NEGATIVE})
     optimizers: frozenset = frozenset({"sgd"})
+    consumes: str = "batches"
+    chunk_tokens: int | None = None
 
     def unsupported(self, device: torch.device, mode: str, params: dict) -> str | None:
         """Why this backend cannot train ``mode`` with ``params`` on ``device``, or None."""
@@ -65,10 +76,11 @@ class Backend:
         return None
 
     def default_batch_size(self, device: torch.device, corpus_words: int) -> int:
-        """Pairs per step when ``batch_size`` is not given."""
+        """Pairs per batch when ``batch_size`` is not given (for a backend that consumes
+        chunks, the batches of the validation loss)."""
         raise NotImplementedError
 
-    def make_step(self, tables, params: dict) -> Step:
+    def make_step(self, tables, params: dict, distributions) -> Step:
         """The step function updating ``tables`` in place (see the module docstring)."""
         raise NotImplementedError
 

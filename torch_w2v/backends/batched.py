@@ -37,9 +37,10 @@ class Batched(Backend):
     def default_batch_size(self, device, corpus_words):
         return summed_step_batch_size(device, corpus_words)
 
-    def make_step(self, tables, params):
-        return partial(sgd_step, tables, update_cap=params["update_cap"],
+    def make_step(self, tables, params, distributions):
+        step = partial(sgd_step, tables, update_cap=params["update_cap"],
                        max_norm=params["max_norm"])
+        return lambda batch, lr_start, lr_end: step(batch, lr_start)
 
 
 def summed_step_batch_size(device, corpus_words: int) -> int:

@@ -1,13 +1,15 @@
-"""The fused CPU step: the compiled op ``torch.ops.torch_w2v.sgns_block_step``.
+"""The fused CPU trainer: the compiled op ``torch.ops.torch_w2v.sgns_train_chunk``.
 
-The batched step moves every gathered row through memory five times (gather, score, two
-gradient products, scatter). The op (``torch_w2v/csrc/sgns_cpu.cpp``) reads each touched row
-once and writes it once: for each block, in parallel over the ``workers`` threads, it scores
-the block's context words against its targets, then applies the SGD step to the rows at once,
-as pWord2Vec / HogBatch do. Each block's update lands before the next block is scored, so no
-``update_cap`` is needed. Threads write shared rows without locks ("Hogwild", as word2vec and
-gensim do): with more than one thread the result varies at rounding level from run to run;
-with one it is bit-for-bit reproducible.
+It consumes chunks of encoded text and does everything else in C++ (``torch_w2v/csrc/
+sgns_cpu.cpp``), the way word2vec's threads do: ``workers`` threads of its own take pieces of
+the chunk from a shared counter, and each subsamples, draws windows and noise words, and trains
+one block per centre word in place (pWord2Vec / HogBatch: each touched row read once and
+written once, the block's update applied before the next block is scored, so no
+``update_cap`` is needed). A thread the OS deschedules delays only its piece, threads wait
+without spinning, and no process-wide thread setting is touched. Threads write shared rows
+without locks ("Hogwild", as word2vec and gensim do): with more than one the result varies at
+rounding level from run to run; with one it is bit-for-bit reproducible. Random draws follow
+from the chunk's seed and each token's position, so they do not depend on the thread count.
 
 The op is built on first use (:mod:`torch_w2v.ops`); where it cannot be, this backend is
 unavailable and ``step="auto"`` takes the batched one.
@@ -19,30 +21,34 @@ import threading
 import torch
 
 from .. import ops
+from ..params import resolve_workers
+from ..sampling import noise_sampler
 from .base import Backend
 
 __all__ = ["CpuFused"]
 
-_fake_registered = threading.Lock()
-_registered: list = []
+_fake_lock = threading.Lock()
+_fake_registered: list = []
 
 
 def _register_fake() -> None:
-    """Shapes for tracing (torch.compile, opcheck): the op returns a 0-d float64 loss."""
-    with _fake_registered:
-        if _registered:
+    """Shapes for tracing (torch.compile, opcheck): the op returns ``[loss_sum, pairs]``."""
+    with _fake_lock:
+        if _fake_registered:
             return
 
-        @torch.library.register_fake("torch_w2v::sgns_block_step")
-        def _(input_vectors, output_vectors, contexts, context_mask, targets, target_mask, lr):
-            return input_vectors.new_empty((), dtype=torch.float64)
+        @torch.library.register_fake("torch_w2v::sgns_train_chunk")
+        def _(input_vectors, output_vectors, ids, *args):
+            return input_vectors.new_empty((2,), dtype=torch.float64)
 
-        _registered.append(True)
+        _fake_registered.append(True)
 
 
 class CpuFused(Backend):
     name = "fused"
-    summary = "a compiled CPU op updating block by block in place; the fast CPU path"
+    summary = "a compiled CPU op sampling and updating block by block in place; the fast CPU path"
+    consumes = "chunks"
+    chunk_tokens = 1 << 17  # per op call: progress, checkpoints and the lr follow chunks
 
     def unsupported(self, device, mode, params):
         if params["max_norm"] is not None:
@@ -56,16 +62,27 @@ class CpuFused(Backend):
         return None
 
     def default_batch_size(self, device, corpus_words):
-        """Blocks are updated one after another, so the batch only sizes the threads' work."""
+        """Training reads chunks; this only sizes the batches of a validation loss."""
         return 32_768
 
-    def make_step(self, tables, params):
-        op = torch.ops.torch_w2v.sgns_block_step
+    def make_step(self, tables, params, distributions):
+        op = torch.ops.torch_w2v.sgns_train_chunk
         input_vectors, output_vectors = tables.input_vectors, tables.output_vectors
+        keep = torch.as_tensor(distributions.keep, dtype=torch.float32)
+        table_size = params["noise_table_size"] if params["noise_sampler"] == "table" else None
+        values, accept, alias = noise_sampler(distributions.noise, "cpu",
+                                              table_size).alias_form()
+        accept = accept.to(torch.float32)
+        settings = dict(window=params["window"], negative=params["negative"],
+                        shrink_windows=params["shrink_windows"],
+                        subsample_slots=params["subsampling"] == "percentile",
+                        full_windows_only=params["full_windows_only"],
+                        threads=resolve_workers(params["workers"]))
 
-        def step(batch, lr):
-            loss = op(input_vectors, output_vectors, batch.contexts, batch.context_mask,
-                      batch.targets, batch.target_mask, lr)
-            return loss, batch.context_mask.sum()
+        def step(chunk, lr_start, lr_end):
+            totals = op(input_vectors, output_vectors, torch.from_numpy(chunk.ids),
+                        torch.from_numpy(chunk.sentence), keep, values, accept, alias,
+                        seed=chunk.seed, lr_start=lr_start, lr_end=lr_end, **settings)
+            return totals[0], totals[1].long()
 
         return step
