@@ -224,8 +224,9 @@ def _short_label(result) -> str:
     the busy-loop processes that shared the cores, if any."""
     size = f"{result['words'] / 1e6:.1f}M tokens"
     busy = f"\nbusy {result['busy']}" if result.get("busy") else ""
-    if not result["name"].startswith("zipf"):
-        return f"{result['name'][:22]}\n{size}{busy}"
+    if not result["name"].startswith("zipf"):  # "dev_abc_webtext.txt.gz" -> "dev_abc_webtext"
+        name = result["name"].split(".")[0].replace("gensim ", "")
+        return f"{name[:16]}\n{size}{busy}"
     vocab = next(iter(result["summary"].values()))["vocab_size"]
     return f"zipf, {size}\n{vocab:,} words{busy}"
 
@@ -253,7 +254,7 @@ def plot(results, path: Path) -> None:
                    label="after imports" if i == 0 else None)
     for ax, title in ((ax_speed, "training speed (k words/s, median)"),
                       (ax_mem, "peak RSS (MB), own process; hatched: after imports")):
-        ax.set_xticks(range(len(results)), labels, fontsize=8)
+        ax.set_xticks(range(len(results)), labels, fontsize=8 if len(results) < 5 else 7)
         ax.set_title(title)
         ax.set_ylim(top=ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
         ax.legend(loc="upper left", fontsize=8, ncols=3)
