@@ -63,3 +63,30 @@ def test_evaluation_prints_and_serialises(kv):
     assert again["analogies"][0]["accuracy"] == report.analogies[0].accuracy
     assert "capital-common-countries" in report.sections_table()
     assert set(evaluate(kv)) == {"analogy", "wordsim353", "simlex999"}
+
+
+def test_busy_processes_run_only_inside_the_block():
+    import os
+
+    from torch_w2v.loadgen import busy_cores
+
+    with busy_cores(2) as pids:
+        assert len(pids) == 2
+        for pid in pids:
+            os.kill(pid, 0)  # alive
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(ValueError, match="busy"), busy_cores(-1):
+        pass
+
+
+def test_compare_under_load_says_so():
+    from conftest import zipf_corpus
+
+    from torch_w2v.evaluate import compare, format_comparison
+
+    result = compare(zipf_corpus(n_sentences=100), rounds=1, busy=1, epochs=1, min_count=2,
+                     vector_size=8)
+    assert result["busy"] == 1
+    assert "machine: 1 busy-loop process(es) sharing the cores" in format_comparison(result)

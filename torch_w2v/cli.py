@@ -56,7 +56,7 @@ _FLAGS = {
     "min_alpha": (float, "final learning rate (linear decay)"),
     "epochs": (int, "passes over the corpus"),
     "seed": (int, "random seed (same seed and --workers 1: same vectors)"),
-    "workers": (_optional(int), "CPU threads (default: all cores)"),
+    "workers": (_optional(int), "threads of the fused CPU step (default: all cores)"),
     "shrink_windows": (_str2bool, "draw each centre's window from 1..window (word2vec)"),
     "sorted_vocab": (_str2bool, "number words by descending frequency"),
     "batch_size": (_optional(int), "pairs per step of the batched steps (default: by step)"),
