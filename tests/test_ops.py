@@ -82,7 +82,7 @@ def test_without_a_compiler_training_falls_back_with_one_warning(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert out.startswith("12 FileNotFoundError")
-    assert err.count("fused CPU op unavailable") == 1 and "batched" in err
+    assert err.count("compiled ops unavailable") == 1 and "batched" in err
 
 
 def test_waiting_for_a_stuck_builder_gives_up_with_a_clear_error(tmp_path, monkeypatch, caplog):

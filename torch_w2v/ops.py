@@ -1,5 +1,5 @@
 """The compiled ops: C++ sources in ``torch_w2v/csrc``, built once per machine, loaded into
-``torch.ops.torch_w2v``.
+``torch.ops.torch_w2v`` and ``torch.classes.torch_w2v``.
 
 The op library is built on first use (``fit`` with the fused CPU step), or ahead of time with
 ``torch-w2v build`` (for images and clusters), and cached under :func:`ops_dir`. Why not at
@@ -17,8 +17,10 @@ A build never hangs and never leaves a broken cache:
 - the cache key covers the sources, the torch version, the compiler and its flags, and the CPU
   (``-march=native`` code from one CPU type may not run on another).
 
-Where the library cannot be built (no C++ compiler, a read-only cache, ...), :func:`load`
-returns False after one warning and training uses the batched PyTorch step.
+The library holds the fused CPU trainer (``csrc/sgns_cpu.cpp``) and the text counter
+(``csrc/text.cpp``). Where it cannot be built (no C++ compiler, a read-only cache, ...),
+:func:`load` returns False after one warning; training then uses the batched PyTorch step and
+corpus files are counted in Python.
 
 Examples
 --------
@@ -255,8 +257,9 @@ def load() -> bool:
             except Exception as err:  # no compiler, read-only cache, timeout, ...
                 reason = f"{type(err).__name__}: {str(err).strip()}"
                 _state.update(loaded=False, reason=reason)
-                logger.warning("torch_w2v: fused CPU op unavailable (%s); using the batched "
-                               "PyTorch step", reason.splitlines()[0][:300])
+                logger.warning("torch_w2v: compiled ops unavailable (%s): training uses the "
+                               "batched PyTorch step and corpus files are counted in Python",
+                               reason.splitlines()[0][:300])
         return _state["loaded"]
 
 
