@@ -1,5 +1,6 @@
 """Stability of large batches: final loss and quality on gensim's Wikipedia sample across batch
-sizes, for both steps (``fused`` and ``batched``), with and without ``update_cap``.
+sizes for the batched step, with and without ``update_cap``, next to the fused step (which
+trains chunks of text block by block: it has no batch size).
 
     python benchmarks/batch_sweep.py              # writes benchmarks/results/batch-sweep.md
     python benchmarks/batch_sweep.py --device cuda --sizes 65536,262144,1048576,4194304
@@ -33,7 +34,8 @@ def main(argv=None) -> int:
     configs = [(step, cap) for step in args.steps.split(",")
                for cap in ((256, None) if step == "batched" else (256,))]
     for step, cap in configs:
-        for size in map(int, args.sizes.split(",")):
+        sizes = list(map(int, args.sizes.split(","))) if step == "batched" else [None]
+        for size in sizes:
             est = TorchWord2Vec(batch_size=size, step=step, update_cap=cap, device=args.device,
                                 workers=args.workers, progress=False)
             try:
@@ -49,7 +51,9 @@ def main(argv=None) -> int:
     for r in rows:
         q = [f"{r[k]:.4f}" if k in r else "diverged"
              for k in ("analogy", "wordsim353", "simlex999")]
-        lines.append(f"| {r['step']} | {r['update_cap']} | {r['batch_size']:,} | "
+        size = f"{r['batch_size']:,}" if r["batch_size"] else "-"
+        cap = r["update_cap"] if r["step"] == "batched" else "-"
+        lines.append(f"| {r['step']} | {cap} | {size} | "
                      f"{r['final_loss']:.4f} | " + " | ".join(q) + " |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -78,6 +78,23 @@ class Batch:
     raw_words: int
     chunk_end: bool = False
 
+    def split(self, max_pairs: int):
+        """Consecutive sub-batches of at most ``max_pairs`` context slots (at least one block
+        each), views of this one; ``raw_words`` stays with the batch.
+
+        Examples
+        --------
+        >>> ids = torch.zeros(5, 4, dtype=torch.int64)
+        >>> batch = Batch(ids, ids.bool(), ids[:, :2], ids[:, :2].bool(), raw_words=9)
+        >>> [len(b.contexts) for b in batch.split(8)]
+        [2, 2, 1]
+        """
+        blocks = max(1, max_pairs // max(1, self.contexts.shape[1]))
+        for start in range(0, len(self.contexts), blocks):
+            part = slice(start, start + blocks)
+            yield Batch(self.contexts[part], self.context_mask[part], self.targets[part],
+                        self.target_mask[part], raw_words=0)
+
 
 @dataclass
 class Chunk:
