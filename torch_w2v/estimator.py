@@ -65,8 +65,9 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     batch_size : int, optional
         (Context, centre) pairs sampled at once for the batched and autograd steps. Default:
         corpus tokens / 64, at most 8192 on CPU and 262144 on CUDA. The batched step applies a
-        batch in sub-steps of at most 8,192 pairs, so big batches cost no quality. The fused step updates
-        block by block and has no batches (``batch_size`` then only sizes a validation loss's).
+        batch in sub-steps of at most 8,192 pairs, so big batches cost no quality. The fused
+        step updates block by block and has no batches (``batch_size`` then only sizes a
+        validation loss's).
     step : str, default "auto"
         The backend that trains (:mod:`torch_w2v.backends`). ``"fused"``: a compiled CPU op
         samples the text itself and updates each centre word's block in place, block after
