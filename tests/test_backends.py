@@ -245,10 +245,11 @@ def test_fused_op_registration_passes_opcheck():
 
 # -- choosing a backend ---------------------------------------------------------------------
 
-def test_auto_prefers_fused_on_cpu_and_batched_elsewhere():
+def test_auto_prefers_the_fused_steps():
     assert select_backend("auto", CPU, SKIPGRAM_NEGATIVE, SGD).name == "fused"
     cuda = torch.device("cuda")
-    assert select_backend("auto", cuda, SKIPGRAM_NEGATIVE, SGD).name == "batched"
+    on_gpu = "fused_gpu" if torch.cuda.is_available() else "batched"  # no CUDA: not available
+    assert select_backend("auto", cuda, SKIPGRAM_NEGATIVE, SGD).name == on_gpu
     assert select_backend("auto", CPU, SKIPGRAM_NEGATIVE, {**SGD, "max_norm": 1.0}).name \
         == "batched"
     assert select_backend("auto", cuda, SKIPGRAM_NEGATIVE,
@@ -257,6 +258,8 @@ def test_auto_prefers_fused_on_cpu_and_batched_elsewhere():
 
 @pytest.mark.parametrize("step,device,params,match", [
     ("fused", "cuda", SGD, "runs on cpu only, not on cuda"),
+    ("fused_gpu", "cpu", SGD, "runs on cuda only, not on cpu"),
+    ("fused_gpu", "cuda", {**SGD, "max_norm": 1.0}, "max_norm"),
     ("fused", "cpu", {**SGD, "max_norm": 1.0}, "max_norm"),
     ("batched", "cpu", {**SGD, "optimizer": "adam"}, "optimizer='adam'"),
     ("autograd", "cpu", SGD, "optimizer='sgd'"),
@@ -269,14 +272,14 @@ def test_a_backend_that_cannot_train_is_refused_with_the_reason(step, device, pa
 
 
 def test_every_backend_declares_its_capabilities():
-    assert backend_names() == ("fused", "batched", "autograd")
+    assert backend_names() == ("fused_gpu", "fused", "batched", "autograd")
     for backend in BACKENDS:
         assert backend.summary and backend.devices and SKIPGRAM_NEGATIVE in backend.modes
         assert backend.default_batch_size(CPU, 10**6) >= 1024
 
 
 def test_step_parameter_accepts_exactly_the_registered_backends(corpus):
-    with pytest.raises(ValueError, match="step must be one of 'auto', 'fused', 'batched'"):
+    with pytest.raises(ValueError, match="step must be one of 'auto', 'fused_gpu', 'fused'"):
         TorchWord2Vec(**FAST, step="fast").fit(corpus)
     est = TorchWord2Vec(**FAST, step="autograd", optimizer="adam", alpha=0.01).fit(corpus)
     assert np.isfinite(est.wv.vectors).all()

@@ -3,6 +3,7 @@
 ======================  ===================================================================
 ``step=``               backend
 ======================  ===================================================================
+``"fused_gpu"``         :mod:`.gpu_fused`: a Triton kernel, block by block, in place (CUDA)
 ``"fused"``             :mod:`.cpu_fused`: a compiled CPU op, block by block, in place
 ``"batched"``           :mod:`.batched`: tensor ops on the whole batch, any device
 ``"autograd"``          :mod:`.autograd`: autograd and Adam / SparseAdam (the tutorial)
@@ -29,11 +30,12 @@ from .autograd import Autograd
 from .base import SKIPGRAM_NEGATIVE, Backend
 from .batched import Batched
 from .cpu_fused import CpuFused
+from .gpu_fused import GpuFused
 
 __all__ = ["BACKENDS", "select_backend", "backend_names", "Backend", "SKIPGRAM_NEGATIVE"]
 
 # in order of preference for step="auto"
-BACKENDS = (CpuFused(), Batched(), Autograd())
+BACKENDS = (GpuFused(), CpuFused(), Batched(), Autograd())
 
 
 def backend_names() -> tuple:
