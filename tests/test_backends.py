@@ -3,10 +3,13 @@ import pytest
 import torch
 
 from torch_w2v import TorchWord2Vec, ops
-from torch_w2v.backends import BACKENDS, SKIPGRAM_NEGATIVE, backend_names, select_backend
+from torch_w2v.backends import BACKENDS, backend_names, select_backend
 from torch_w2v.backends.batched import sgd_step
-from torch_w2v.model import SkipGramNS
+from torch_w2v.model import EmbeddingTables
+from torch_w2v.modes import DEFAULT_MODE as SGNS
+from torch_w2v.modes import Mode
 from torch_w2v.sampling import Batch
+from torch_w2v.vocab import huffman_tree
 
 FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512)
 SGD = {"optimizer": "sgd", "max_norm": None, "update_cap": None, "alpha": 0.025}
@@ -24,15 +27,15 @@ def _batch(seed=0, vocab=30, blocks=8, width=4, k=3):
     return Batch(contexts, context_mask, targets, target_mask, raw_words=blocks)
 
 
-def _tables(vocab=30, dim=6, seed=0):
-    tables = SkipGramNS(vocab, dim, generator=torch.Generator().manual_seed(seed))
+def _tables(vocab=30, dim=6, seed=0, rows=None):
+    tables = EmbeddingTables(vocab, dim, rows, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():  # non-zero output vectors so every gradient term is exercised
         tables.output_vectors.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
     return tables
 
 
 def _fused():
-    backend = select_backend("fused", CPU, SKIPGRAM_NEGATIVE, SGD)
+    backend = select_backend("fused", CPU, SGNS, SGD)
     return backend
 
 
@@ -76,8 +79,9 @@ def test_update_cap_scales_only_rows_above_cap():
 
 def _op(tables, ids, sentence, *, keep=None, noise=(None, None, None), window=2, negative=2,
         shrink_windows=False, subsample_slots=False, full_windows_only=False, seed=7,
-        lr=(0.05, 0.05), threads=1):
-    """Call the op on one chunk; ``noise`` = (values, accept, alias), default one noise word 0."""
+        lr=(0.05, 0.05), threads=1, tree=None, cbow=False, cbow_mean=True):
+    """Call the op on one chunk; ``noise`` = (values, accept, alias), default one noise word 0;
+    ``tree``: a HuffmanTree for hierarchical softmax."""
     _fused()  # loads the op
     rows = tables.input_vectors.shape[0]
     keep = torch.ones(rows) if keep is None else keep
@@ -85,12 +89,18 @@ def _op(tables, ids, sentence, *, keep=None, noise=(None, None, None), window=2,
     values = torch.zeros(1, dtype=torch.int64) if values is None else values
     accept = torch.ones(len(values)) if accept is None else accept
     alias = torch.zeros_like(values) if alias is None else alias
-    totals = torch.ops.torch_w2v.sgns_train_chunk(
+    if tree is None:
+        paths = (torch.zeros(0, 0, dtype=torch.int64), torch.zeros(0, 0, dtype=torch.int8),
+                 torch.zeros(0, dtype=torch.int64))
+    else:
+        paths = tuple(map(torch.from_numpy, (tree.points, tree.codes, tree.lengths)))
+    totals = torch.ops.torch_w2v.train_chunk(
         tables.input_vectors, tables.output_vectors, torch.as_tensor(ids, dtype=torch.int32),
-        torch.as_tensor(sentence, dtype=torch.int64), keep, values, accept, alias,
-        window=window, negative=negative, shrink_windows=shrink_windows,
-        subsample_slots=subsample_slots, full_windows_only=full_windows_only, seed=seed,
-        lr_start=lr[0], lr_end=lr[1], threads=threads)
+        torch.as_tensor(sentence, dtype=torch.int64), keep, values, accept, alias, *paths,
+        window=window, negative=negative, hs=tree is not None, cbow=cbow, cbow_mean=cbow_mean,
+        shrink_windows=shrink_windows, subsample_slots=subsample_slots,
+        full_windows_only=full_windows_only, seed=seed, lr_start=lr[0], lr_end=lr[1],
+        threads=threads)
     return float(totals[0]), int(totals[1])
 
 
@@ -101,27 +111,53 @@ def _text(n=60, vocab=30, sentences=4, seed=0):
     return ids, sentence
 
 
-def test_fused_op_equals_the_batched_step_block_by_block():
-    """No subsampling, full windows and one noise word make every block predictable: the op
-    must train them in corpus order exactly as the batched step does one block at a time."""
+MODES = {  # (mode, negative) for the deterministic reference: noise, if any, is word 0
+    "skip-gram, negative": Mode(negative=2),
+    "skip-gram, hierarchical": Mode(negative=0, hs=True),
+    "skip-gram, both": Mode(negative=2, hs=True),
+    "cbow mean, negative": Mode(skip_gram=False, negative=2),
+    "cbow sum, hierarchical": Mode(skip_gram=False, negative=0, hs=True, cbow_mean=False),
+    "cbow mean, both": Mode(skip_gram=False, negative=1, hs=True),
+}
+
+
+@pytest.mark.parametrize("name", MODES)
+def test_fused_op_equals_the_batched_step_block_by_block(name):
+    """No subsampling, full windows and one noise word make every block predictable (Huffman
+    paths are fixed): the op must train them in corpus order exactly as the batched step does
+    one block at a time, in every mode."""
+    mode = MODES[name]
     ids, sentence = _text()
-    fused, reference = _tables(), _tables()
+    tree = huffman_tree(np.bincount(ids, minlength=30) + 1) if mode.hs else None
+    rows = mode.output_rows(30)
+    fused, reference = _tables(rows=rows), _tables(rows=rows)
     lr = (0.05, 0.01)
-    loss, pairs = _op(fused, ids, sentence, window=2, negative=2, lr=lr)
-    ref_loss, ref_pairs, n = 0.0, 0, len(ids)
+    loss, examples = _op(fused, ids, sentence, window=2, negative=mode.negative, lr=lr, tree=tree,
+                         cbow=not mode.skip_gram, cbow_mean=mode.cbow_mean)
+    ref_loss, ref_examples, n = 0.0, 0, len(ids)
     for pos in range(n):
         near = [j for j in range(pos - 2, pos + 3)
                 if j != pos and 0 <= j < n and sentence[j] == sentence[pos]]
         if not near:
             continue
-        targets = torch.tensor([[ids[pos], 0, 0]])  # the centre, then noise word 0 twice
-        target_mask = (targets != int(ids[pos])) | torch.tensor([[True, False, False]])
+        centre, targets, mask, labels = int(ids[pos]), [], [], []
+        if mode.negative:  # the centre, then noise word 0 (never a centre here)
+            targets += [centre] + [0] * mode.negative
+            mask += [True] * (1 + mode.negative)
+            labels += [1.0] + [0.0] * mode.negative
+        if mode.hs:
+            path = tree.points[centre, :tree.lengths[centre]] + mode.hs_offset(30)
+            targets += path.tolist()
+            mask += [True] * len(path)
+            labels += (1.0 - tree.codes[centre, :tree.lengths[centre]]).tolist()
         block = Batch(torch.as_tensor(ids[near])[None], torch.ones(1, len(near), dtype=torch.bool),
-                      targets, target_mask, raw_words=1)
+                      torch.tensor([targets]), torch.tensor([mask]), raw_words=1,
+                      labels=torch.tensor([labels]))
         step_lr = lr[0] + (lr[1] - lr[0]) * pos / n
-        ref_loss += float(sgd_step(reference, block, step_lr)[0])
-        ref_pairs += len(near)
-    assert pairs == ref_pairs
+        block_loss, block_examples = sgd_step(reference, block, step_lr, mode=mode)
+        ref_loss += float(block_loss)
+        ref_examples += int(block_examples)
+    assert examples == ref_examples
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     assert torch.allclose(fused.input_vectors, reference.input_vectors, atol=1e-6)
     assert torch.allclose(fused.output_vectors, reference.output_vectors, atol=1e-6)
@@ -133,10 +169,10 @@ def test_fused_op_subsampling_drops_words_before_windowing():
     keep[3] = 0.0  # word 3 never kept: 2 and 4 become neighbours
     tables = _tables()
     before = tables.input_vectors.clone()
-    _, pairs = _op(tables, ids, sentence, keep=keep, window=1, negative=0)
+    _, pairs = _op(tables, ids, sentence, keep=keep, window=1, negative=1)
     assert pairs == 6  # 1-2, 2-1, 2-4, 4-2, 4-5, 5-4
     assert torch.equal(tables.input_vectors[3], before[3])
-    assert _op(_tables(), ids, sentence, keep=torch.zeros(30), negative=0)[1] == 0
+    assert _op(_tables(), ids, sentence, keep=torch.zeros(30), negative=1)[1] == 0
 
 
 def test_fused_op_windows_shrink_and_full_windows_only():
@@ -173,22 +209,19 @@ def test_fused_op_draws_noise_from_the_alias_tables():
 
 @pytest.mark.parametrize("threads", [2, 4])
 def test_fused_op_draws_do_not_depend_on_the_thread_count(threads):
-    """Pieces of 2048 tokens on disjoint words (and no noise words): any thread count must
-    give bit-identical tables, which holds only if every draw follows from the position."""
-    g = np.random.default_rng(0)
-    ids = np.concatenate([g.integers(100 * p, 100 * p + 100, 2048) for p in range(4)])
-    sentence = np.repeat(np.arange(4), 2048)
+    """With lr 0 the tables stay as they are, so the loss and the number of pairs are functions
+    of the draws alone (windows, subsampling, noise words): any thread count must give them."""
+    ids, sentence = _text(n=20_000, vocab=400, sentences=50)
     keep = torch.full((400,), 0.7)
-    one, several = _tables(vocab=400, dim=16), _tables(vocab=400, dim=16)
-    settings = dict(keep=keep, window=5, negative=0, shrink_windows=True, seed=3)
-    loss_one, pairs_one = _op(one, ids, sentence, threads=1, **settings)
-    loss_many, pairs_many = _op(several, ids, sentence, threads=threads, **settings)
-    assert pairs_one == pairs_many and loss_one == pytest.approx(loss_many, rel=1e-9)
-    assert torch.equal(one.input_vectors, several.input_vectors)
-    assert torch.equal(one.output_vectors, several.output_vectors)
-    other_seed = _tables(vocab=400, dim=16)
-    _op(other_seed, ids, sentence, threads=1, **{**settings, "seed": 4})
-    assert not torch.equal(one.input_vectors, other_seed.input_vectors)
+    values = torch.arange(400)
+    settings = dict(keep=keep, window=5, negative=3, shrink_windows=True, lr=(0.0, 0.0),
+                    noise=(values, torch.full((400,), 0.9), values.flip(0)))
+    one = _op(_tables(vocab=400, dim=16), ids, sentence, threads=1, seed=3, **settings)
+    several = _op(_tables(vocab=400, dim=16), ids, sentence, threads=threads, seed=3,
+                  **settings)
+    other_seed = _op(_tables(vocab=400, dim=16), ids, sentence, threads=1, seed=4, **settings)
+    assert several[1] == one[1] and several[0] == pytest.approx(one[0], rel=1e-9)
+    assert other_seed[0] != pytest.approx(one[0], rel=1e-6)
 
 
 @pytest.mark.parametrize("where", ["ids", "noise_values", "noise_alias"])
@@ -210,49 +243,59 @@ def test_fused_op_refuses_out_of_range_ids_before_touching_the_tables(where, val
 
 def test_fused_op_checks_dtypes_shapes_and_layout():
     _fused()
-    op = torch.ops.torch_w2v.sgns_train_chunk
+    op = torch.ops.torch_w2v.train_chunk
     t = _tables()
     u, v = t.input_vectors.data, t.output_vectors.data
     ids, sent = torch.tensor([1, 2, 3], dtype=torch.int32), torch.zeros(3, dtype=torch.int64)
     keep, values = torch.ones(30), torch.tensor([0])
     accept, alias = torch.ones(1), torch.tensor([0])
-    rest = dict(window=2, negative=1, shrink_windows=True, subsample_slots=False,
-                full_windows_only=False, seed=1, lr_start=0.1, lr_end=0.1, threads=1)
+    no_paths = (torch.zeros(0, 0, dtype=torch.int64), torch.zeros(0, 0, dtype=torch.int8),
+                torch.zeros(0, dtype=torch.int64))
+    rest = dict(window=2, negative=1, hs=False, cbow=False, cbow_mean=True, shrink_windows=True,
+                subsample_slots=False, full_windows_only=False, seed=1, lr_start=0.1,
+                lr_end=0.1, threads=1)
     with pytest.raises(RuntimeError, match="ids must be Int"):
-        op(u, v, ids.long(), sent, keep, values, accept, alias, **rest)
+        op(u, v, ids.long(), sent, keep, values, accept, alias, *no_paths, **rest)
     with pytest.raises(RuntimeError, match="input_vectors must be Float"):
-        op(u.double(), v, ids, sent, keep, values, accept, alias, **rest)
+        op(u.double(), v, ids, sent, keep, values, accept, alias, *no_paths, **rest)
     with pytest.raises(RuntimeError, match="one length"):
-        op(u, v, ids, sent[:2], keep, values, accept, alias, **rest)
+        op(u, v, ids, sent[:2], keep, values, accept, alias, *no_paths, **rest)
     with pytest.raises(RuntimeError, match="one probability per table row"):
-        op(u, v, ids, sent, keep[:5], values, accept, alias, **rest)
+        op(u, v, ids, sent, keep[:5], values, accept, alias, *no_paths, **rest)
     with pytest.raises(RuntimeError, match="contiguous"):
-        op(u.t(), v.t(), ids, sent, keep, values, accept, alias, **rest)
+        op(u.t(), v.t(), ids, sent, keep, values, accept, alias, *no_paths, **rest)
+    with pytest.raises(RuntimeError, match="output table must have 59 rows"):  # 30 + 29 nodes
+        op(u, v, ids, sent, keep, values, accept, alias, *no_paths, **{**rest, "hs": True})
+    with pytest.raises(RuntimeError, match="negative > 0 or hs"):
+        op(u, v, ids, sent, keep, values, accept, alias, *no_paths, **{**rest, "negative": 0})
 
 
 def test_fused_op_registration_passes_opcheck():
     _fused()
     t = _tables()
     ids, sentence = _text()
-    args = (t.input_vectors.data.clone(), t.output_vectors.data.clone(),
-            torch.as_tensor(ids, dtype=torch.int32), torch.as_tensor(sentence),
-            torch.ones(30), torch.tensor([0, 5]), torch.ones(2), torch.tensor([0, 5]),
-            2, 2, True, False, False, 11, 0.05, 0.01, 2)
-    torch.library.opcheck(torch.ops.torch_w2v.sgns_train_chunk.default, args)
-    schema = str(torch.ops.torch_w2v.sgns_train_chunk.default._schema)
+    tree = huffman_tree(np.arange(1, 31))
+    paths = tuple(map(torch.from_numpy, (tree.points, tree.codes, tree.lengths)))
+    output = torch.zeros(30 + 29, 6)
+    args = (t.input_vectors.data.clone(), output, torch.as_tensor(ids, dtype=torch.int32),
+            torch.as_tensor(sentence), torch.ones(30), torch.tensor([0, 5]), torch.ones(2),
+            torch.tensor([0, 5]), *paths, 2, 2, True, True, True, True, False, False, 11, 0.05,
+            0.01, 2)
+    torch.library.opcheck(torch.ops.torch_w2v.train_chunk.default, args)
+    schema = str(torch.ops.torch_w2v.train_chunk.default._schema)
     assert "Tensor(a!) input_vectors" in schema and "Tensor(b!) output_vectors" in schema
 
 
 # -- choosing a backend ---------------------------------------------------------------------
 
 def test_auto_prefers_the_fused_steps():
-    assert select_backend("auto", CPU, SKIPGRAM_NEGATIVE, SGD).name == "fused"
+    assert select_backend("auto", CPU, SGNS, SGD).name == "fused"
     cuda = torch.device("cuda")
     on_gpu = "fused_gpu" if torch.cuda.is_available() else "batched"  # no CUDA: not available
-    assert select_backend("auto", cuda, SKIPGRAM_NEGATIVE, SGD).name == on_gpu
-    assert select_backend("auto", CPU, SKIPGRAM_NEGATIVE, {**SGD, "max_norm": 1.0}).name \
+    assert select_backend("auto", cuda, SGNS, SGD).name == on_gpu
+    assert select_backend("auto", CPU, SGNS, {**SGD, "max_norm": 1.0}).name \
         == "batched"
-    assert select_backend("auto", cuda, SKIPGRAM_NEGATIVE,
+    assert select_backend("auto", cuda, SGNS,
                           {**SGD, "optimizer": "sparse_adam"}).name == "autograd"
 
 
@@ -268,13 +311,15 @@ def test_auto_prefers_the_fused_steps():
 ])
 def test_a_backend_that_cannot_train_is_refused_with_the_reason(step, device, params, match):
     with pytest.raises(ValueError, match=match):
-        select_backend(step, torch.device(device), SKIPGRAM_NEGATIVE, params)
+        select_backend(step, torch.device(device), SGNS, params)
 
 
 def test_every_backend_declares_its_capabilities():
     assert backend_names() == ("fused_gpu", "fused", "batched", "autograd")
     for backend in BACKENDS:
-        assert backend.summary and backend.devices and SKIPGRAM_NEGATIVE in backend.modes
+        assert backend.summary and backend.devices
+        assert {"skip-gram", "cbow"} <= backend.architectures
+        assert {"negative", "hierarchical"} <= backend.objectives
         assert backend.default_batch_size(CPU, 10**6) >= 1024
 
 

@@ -63,7 +63,11 @@ def test_init_stores_only():
 
 
 @pytest.mark.parametrize("param,value,match", [
-    ("negative", 0, "negative must be an integer >= 1"),
+    ("negative", -1, "negative must be an integer >= 0"),
+    ("negative", 0, "negative=0 and hs=0 leave nothing to train"),
+    ("sg", 2, "sg must be 0 or 1"),
+    ("hs", "yes", "hs must be 0 or 1"),
+    ("cbow_mean", 0.5, "cbow_mean must be 0 or 1"),
     ("vector_size", 0, "vector_size"),
     ("window", 0, "window"),
     ("alpha", 0, "alpha must be a number > 0"),

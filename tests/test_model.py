@@ -1,7 +1,7 @@
 import torch
 import torch.nn.functional as F
 
-from torch_w2v.model import SkipGramNS, logit_losses, pair_losses
+from torch_w2v.model import EmbeddingTables, block_losses, logit_losses, negative_labels
 
 
 def _batch(seed=0, vocab=30, blocks=8, width=4, k=3):
@@ -15,10 +15,10 @@ def _batch(seed=0, vocab=30, blocks=8, width=4, k=3):
 def test_loss_equals_bce_with_logits_on_same_labels():
     contexts, context_mask, targets = _batch()
     target_mask = torch.ones_like(targets, dtype=torch.bool)
-    model = SkipGramNS(30, 6, generator=torch.Generator().manual_seed(0))
+    model = EmbeddingTables(30, 6, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         model.output_vectors.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
-    logits = model.scores(contexts, targets)
+    logits = model.scores(contexts, context_mask, targets)
     labels = torch.zeros_like(logits)
     labels[..., 0] = 1
     bce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").sum(-1)
@@ -41,12 +41,13 @@ def test_masked_noise_words_cost_nothing():
     some_out = all_in.clone()
     some_out[0, 2] = False
     dropped = logit_losses(logits[0, :, 2], torch.zeros(3))
-    diff = pair_losses(logits, all_in) - pair_losses(logits, some_out)
+    labels = negative_labels(torch.zeros(2, 4))
+    diff = block_losses(logits, labels, all_in) - block_losses(logits, labels, some_out)
     assert torch.allclose(diff[0], dropped) and (diff[1] == 0).all()
 
 
 def test_init_follows_gensim_rule():
-    model = SkipGramNS(1000, 50, generator=torch.Generator().manual_seed(0))
+    model = EmbeddingTables(1000, 50, generator=torch.Generator().manual_seed(0))
     assert model.input_vectors.abs().max() <= 1 / 50
     assert model.input_vectors.std() > 0.5 / 50 / 3**0.5
     assert (model.output_vectors == 0).all()

@@ -20,10 +20,12 @@ from torch_w2v import ops
 assert ops.load(), ops.unavailable_reason()
 u, v = torch.rand(5, 3), torch.zeros(5, 3)
 ids, sentence = torch.tensor([0, 1, 2], dtype=torch.int32), torch.zeros(3, dtype=torch.int64)
-totals = torch.ops.torch_w2v.sgns_train_chunk(
+none = torch.zeros(0, dtype=torch.int64)
+totals = torch.ops.torch_w2v.train_chunk(
     u, v, ids, sentence, torch.ones(5), torch.tensor([3]), torch.ones(1), torch.tensor([3]),
-    window=1, negative=1, shrink_windows=False, subsample_slots=False, full_windows_only=False,
-    seed=1, lr_start=0.1, lr_end=0.1, threads=2)
+    none.view(0, 0), torch.zeros(0, 0, dtype=torch.int8), none, window=1, negative=1, hs=False,
+    cbow=False, cbow_mean=True, shrink_windows=False, subsample_slots=False,
+    full_windows_only=False, seed=1, lr_start=0.1, lr_end=0.1, threads=2)
 print("op ok", float(totals[0]) > 0 and int(totals[1]) == 4)
 """
 

@@ -14,10 +14,12 @@ if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 
 from torch_w2v.backends.batched import sgd_step  # noqa: E402
-from torch_w2v.model import SkipGramNS  # noqa: E402
+from torch_w2v.model import EmbeddingTables  # noqa: E402
+from torch_w2v.modes import Mode  # noqa: E402
 from torch_w2v.sampling import Batch  # noqa: E402
 
 pytest.importorskip("triton")
+MODE = Mode()
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -29,13 +31,13 @@ def kernel():
 
 
 def _tables(vocab, dim, seed=0):
-    tables = SkipGramNS(vocab, dim, generator=torch.Generator().manual_seed(seed))
+    tables = EmbeddingTables(vocab, dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         tables.output_vectors.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
     return tables
 
 
-def _batch(blocks, width, targets, vocab, disjoint, seed=0):
+def _batch(blocks, width, targets, vocab, disjoint, seed=0, labels=False):
     g = torch.Generator().manual_seed(seed)
     if disjoint:  # no row shared between blocks: the order of blocks cannot matter
         contexts = torch.randperm(vocab, generator=g)[:blocks * width].view(blocks, width)
@@ -46,34 +48,47 @@ def _batch(blocks, width, targets, vocab, disjoint, seed=0):
     context_mask = torch.rand(blocks, width, generator=g) < 0.8
     target_mask = torch.rand(blocks, targets, generator=g) < 0.9
     target_mask[:, 0] = True
-    return Batch(contexts, context_mask, tgt, target_mask, raw_words=blocks)
+    # labels=True: each target's own label, as Huffman paths have them
+    label = (torch.rand(blocks, targets, generator=g) < 0.5).float() if labels else None
+    return Batch(contexts, context_mask, tgt, target_mask, raw_words=blocks, labels=label)
 
 
 def _on(batch, device):
     return Batch(batch.contexts.to(device), batch.context_mask.to(device),
-                 batch.targets.to(device), batch.target_mask.to(device), batch.raw_words)
+                 batch.targets.to(device), batch.target_mask.to(device), batch.raw_words,
+                 labels=None if batch.labels is None else batch.labels.to(device))
 
 
-def _reference(tables, batch, lr):
+def _reference(tables, batch, lr, mode=MODE):
     loss = 0.0
     for b in range(len(batch.contexts)):
         s = slice(b, b + 1)
         block = Batch(batch.contexts[s], batch.context_mask[s], batch.targets[s],
-                      batch.target_mask[s], raw_words=1)
-        loss += float(sgd_step(tables, block, lr)[0])
+                      batch.target_mask[s], raw_words=1,
+                      labels=None if batch.labels is None else batch.labels[s])
+        loss += float(sgd_step(tables, block, lr, mode=mode)[0])
     return loss
 
 
-@pytest.mark.parametrize("width,targets,dim", [(2, 6, 16), (10, 6, 100), (4, 3, 70)])
-def test_kernel_equals_the_batched_step_block_by_block(kernel, width, targets, dim):
+MODES = {"skip-gram": Mode(), "cbow mean": Mode(skip_gram=False),
+         "cbow sum": Mode(skip_gram=False, cbow_mean=False)}
+
+
+@pytest.mark.parametrize("name", MODES)
+@pytest.mark.parametrize("width,targets,dim,labels", [(2, 6, 16, False), (10, 6, 100, False),
+                                                      (4, 3, 70, True)])
+def test_kernel_equals_the_batched_step_block_by_block(kernel, name, width, targets, dim,
+                                                       labels):
+    mode = MODES[name]
     vocab = 64 * (width + targets)
-    batch = _batch(64, width, targets, vocab, disjoint=True)
+    batch = _batch(64, width, targets, vocab, disjoint=True, labels=labels)
     ref, gpu = _tables(vocab, dim), _tables(vocab, dim)
-    ref_loss = _reference(ref, batch, 0.05)
+    ref_loss = _reference(ref, batch, 0.05, mode)
     u, v = gpu.input_vectors.data.to(DEVICE), gpu.output_vectors.data.to(DEVICE)
-    loss, pairs = kernel.sgns_blocks(u, v, _on(batch, DEVICE), 0.05)
+    loss, examples = kernel.train_blocks(u, v, _on(batch, DEVICE), 0.05, mode)
     assert float(loss) == pytest.approx(ref_loss, rel=1e-5)
-    assert int(pairs) == int(batch.context_mask.sum())
+    real = batch.context_mask if mode.skip_gram else batch.context_mask.any(1)
+    assert int(examples) == int(real.sum())
     assert torch.allclose(u.cpu(), ref.input_vectors, atol=1e-6)
     assert torch.allclose(v.cpu(), ref.output_vectors, atol=1e-6)
 
@@ -84,7 +99,7 @@ def test_blocks_sharing_rows_apply_in_order_like_sequential_sgd(kernel):
     ref, interpreted = _tables(20, 8), _tables(20, 8)
     ref_loss = _reference(ref, batch, 0.1)
     u, v = interpreted.input_vectors.data, interpreted.output_vectors.data
-    loss, _ = kernel.sgns_blocks(u, v, batch, 0.1)
+    loss, _ = kernel.train_blocks(u, v, batch, 0.1)
     assert float(loss) == pytest.approx(ref_loss, rel=1e-5)
     assert torch.allclose(u, ref.input_vectors, atol=1e-5)
     assert torch.allclose(v, ref.output_vectors, atol=1e-5)
@@ -94,14 +109,14 @@ def test_kernel_refuses_what_it_cannot_train(kernel):
     batch = _batch(4, 2, 3, vocab=40, disjoint=True)
     tables = _tables(40, 8)
     with pytest.raises(TypeError, match="float32"):
-        kernel.sgns_blocks(tables.input_vectors.data.double(), tables.output_vectors.data,
+        kernel.train_blocks(tables.input_vectors.data.double(), tables.output_vectors.data,
                            batch, 0.1)
     with pytest.raises(ValueError, match="contiguous"):
-        kernel.sgns_blocks(tables.input_vectors.data.t(), tables.output_vectors.data.t(),
+        kernel.train_blocks(tables.input_vectors.data.t(), tables.output_vectors.data.t(),
                            batch, 0.1)
     empty = Batch(batch.contexts[:0], batch.context_mask[:0], batch.targets[:0],
                   batch.target_mask[:0], raw_words=0)
-    loss, pairs = kernel.sgns_blocks(tables.input_vectors.data, tables.output_vectors.data,
+    loss, pairs = kernel.train_blocks(tables.input_vectors.data, tables.output_vectors.data,
                                      empty, 0.1)
     assert float(loss) == 0 and int(pairs) == 0
 

@@ -47,7 +47,7 @@ class Callback:
 
 
 class ValidationLoss(Callback):
-    """Adds ``val_loss`` to each epoch's history: the mean SGNS loss on held-out text, no
+    """Adds ``val_loss`` to each epoch's history: the mean loss per example on held-out text, no
     gradient. Made by ``fit(X, validation=held_out)``; the noise words are drawn from the same
     seed every epoch, so the numbers compare across epochs."""
 
@@ -62,11 +62,10 @@ class ValidationLoss(Callback):
         total = pairs = 0.0
         with torch.no_grad():
             for b in self.sampler.epoch(self.corpus):
-                n = b.context_mask.sum()
-                if n:
-                    total += float(model(b.contexts, b.context_mask, b.targets,
-                                         b.target_mask)) * float(n)
-                    pairs += float(n)
+                loss, n = model.loss_sum(b.contexts, b.context_mask, b.targets, b.target_mask,
+                                         b.labels, mode=run.mode)
+                total += float(loss)
+                pairs += float(n)
         logs["val_loss"] = total / pairs if pairs else float("nan")
         logger.info("epoch %d: validation loss %.4f", epoch, logs["val_loss"])
 

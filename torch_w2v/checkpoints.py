@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .fitted import FittedModel
+from .modes import Mode
 from .params import CODE_PARAMS
 from .persist import load_state, save_state
 from .train import Position
@@ -52,11 +53,13 @@ def save_model(path, params: dict, fitted: FittedModel) -> None:
 def load_model(path) -> tuple:
     """Read a model file: ``(params, FittedModel)``, on the CPU."""
     arrays, doc = load_state(path)
-    words = doc["words"]
-    for name in ("input_vectors", "output_vectors"):
-        if arrays[name].shape != (len(words), doc["params"]["vector_size"]):
+    words, params = doc["words"], doc["params"]
+    mode = Mode.from_params({"sg": 1, "hs": 0, "cbow_mean": 1, **params})  # older files: sg
+    rows = {"input_vectors": len(words), "output_vectors": mode.output_rows(len(words))}
+    for name, expected in rows.items():
+        if arrays[name].shape != (expected, params["vector_size"]):
             raise ValueError(f"{path}: {name} has shape {arrays[name].shape}, expected "
-                             f"({len(words)}, {doc['params']['vector_size']})")
+                             f"({expected}, {params['vector_size']})")
     fitted = FittedModel(Vocabulary(words, arrays["counts"]), arrays["input_vectors"],
                          arrays["output_vectors"], doc["history"], doc["corpus_words"], "cpu")
     return doc["params"], fitted

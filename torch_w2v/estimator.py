@@ -18,9 +18,12 @@ __all__ = ["TorchWord2Vec"]
 
 
 class TorchWord2Vec(TransformerMixin, BaseEstimator):
-    """Skip-gram word2vec with negative sampling, trained in PyTorch, exported as gensim vectors.
+    """word2vec (skip-gram or CBOW; negative sampling and/or hierarchical softmax) trained in
+    PyTorch, exported as gensim vectors.
 
-    Parameters keep gensim's ``Word2Vec`` names and defaults, so switching is a change of class.
+    Parameters keep gensim's ``Word2Vec`` names and defaults, so switching is a change of class,
+    except ``sg``: this estimator trains skip-gram unless told otherwise (gensim's default is
+    CBOW; :class:`torch_w2v.Word2Vec` keeps gensim's).
 
     Parameters
     ----------
@@ -37,10 +40,18 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         Raise ``min_count`` until at most this many words remain.
     sample : float, default 1e-3
         Subsampling threshold for frequent words (word2vec's formula); 0 disables it.
+    sg : {1, 0}, default 1
+        1: skip-gram (each context word predicts the centre); 0: CBOW (the mean or sum of the
+        context words predicts it; gensim's default).
+    hs : {0, 1}, default 0
+        1: hierarchical softmax over word2vec's Huffman tree of the counts (with
+        ``negative=0`` alone, else next to negative sampling, as in gensim).
     negative : int, default 5
-        Noise words per positive pair.
+        Noise words per centre word (negative sampling); 0 turns it off (then ``hs=1``).
     ns_exponent : float, default 0.75
         Noise words are drawn in proportion to ``count ** ns_exponent``.
+    cbow_mean : {1, 0}, default 1
+        CBOW only: 1 the mean of the context vectors, 0 their sum (gensim's meanings).
     alpha, min_alpha : float, default 0.025, 0.0001
         Learning rate, decaying linearly from ``alpha`` to ``min_alpha`` over all words of all
         epochs.
@@ -124,8 +135,10 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     wv_ : gensim.models.KeyedVectors
         The trained word vectors (also reachable as ``wv``), most frequent word first, each with
         its corpus ``count``.
-    output_vectors_ : ndarray of shape (n_words, vector_size)
-        The output ("context") embedding table.
+    output_vectors_ : ndarray of shape (n_rows, vector_size)
+        The output embedding table: with negative sampling one row per word (gensim's
+        ``syn1neg``), then with hierarchical softmax one row per inner node of the Huffman tree
+        (gensim's ``syn1``).
     history_ : list of dict
         One entry per epoch: ``epoch``, ``loss`` (the true mean SGNS loss per pair), ``pairs``,
         ``words``, ``seconds``, ``words_per_sec``, ``lr``.
@@ -155,7 +168,8 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, vector_size=100, *, window=5, min_count=5, max_vocab_size=None,
-                 max_final_vocab=None, sample=1e-3, negative=5, ns_exponent=0.75, alpha=0.025,
+                 max_final_vocab=None, sample=1e-3, sg=1, hs=0, negative=5, ns_exponent=0.75,
+                 cbow_mean=1, alpha=0.025,
                  min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
                  sorted_vocab=True, trim_rule=None, batch_size=None, step="auto",
                  update_cap=256, device="auto",
@@ -169,8 +183,11 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.max_vocab_size = max_vocab_size
         self.max_final_vocab = max_final_vocab
         self.sample = sample
+        self.sg = sg
+        self.hs = hs
         self.negative = negative
         self.ns_exponent = ns_exponent
+        self.cbow_mean = cbow_mean
         self.alpha = alpha
         self.min_alpha = min_alpha
         self.epochs = epochs

@@ -205,10 +205,10 @@ def gensim_params(estimator) -> dict:
     """Keyword arguments for ``gensim.models.Word2Vec`` equivalent to ``estimator``'s parameters."""
     p = estimator.get_params()
     shared = ["vector_size", "window", "min_count", "max_vocab_size", "max_final_vocab", "sample",
-              "negative", "ns_exponent", "alpha", "min_alpha", "epochs", "seed", "shrink_windows",
-              "sorted_vocab", "trim_rule"]
+              "sg", "hs", "negative", "ns_exponent", "cbow_mean", "alpha", "min_alpha", "epochs",
+              "seed", "shrink_windows", "sorted_vocab", "trim_rule"]
     out = {name: p[name] for name in shared}
-    out.update(sg=1, hs=0, workers=resolve_workers(p["workers"]))
+    out.update(workers=resolve_workers(p["workers"]))
     if out["max_vocab_size"] is None:
         del out["max_vocab_size"]
     return out

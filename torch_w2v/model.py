@@ -1,12 +1,13 @@
 """The word2vec model: two embedding tables, their scores, and the loss formula.
 
-Every logit ``s`` of a block (a context word's input vector against one target's output vector)
-has a label: 1 for the centre word, 0 for a noise word. Its loss is binary cross-entropy with
-logits, :func:`logit_losses`::
+Every logit ``s`` of a block (an input vector against one target's output vector, see
+:mod:`torch_w2v.modes`) has a label: for negative sampling 1 for the centre word and 0 for a
+noise word; for hierarchical softmax ``1 - code`` of the Huffman branch. Its loss is binary
+cross-entropy with logits, :func:`logit_losses`::
 
     softplus(s) - label * s  =  -log sigmoid(s) for label 1,  -log sigmoid(-s) for label 0
 
-so a (context, centre) pair with noise words ``n_1..n_K`` costs word2vec's
+so a skip-gram (context, centre) pair with noise words ``n_1..n_K`` costs word2vec's
 ``-log sigmoid(u_c . v_centre) - sum_k log sigmoid(-u_c . v_{n_k})``. This is the one place the
 formula is written in Python; the compiled backends compute the same expression and their tests
 compare them with it.
@@ -14,7 +15,8 @@ compare them with it.
 Examples
 --------
 >>> import torch
->>> model = SkipGramNS(vocab_size=10, vector_size=4, generator=torch.Generator().manual_seed(1))
+>>> model = EmbeddingTables(vocab_size=10, vector_size=4,
+...                         generator=torch.Generator().manual_seed(1))
 >>> ctx = torch.tensor([[1, 2]]); ctx_mask = torch.tensor([[True, True]])
 >>> tgt = torch.tensor([[3, 7, 8]]); tgt_mask = torch.ones(1, 3, dtype=torch.bool)
 >>> round(float(model(ctx, ctx_mask, tgt, tgt_mask)), 4)  # output vectors start at zero: 3 log 2
@@ -26,7 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SkipGramNS", "logit_losses", "pair_losses"]
+from .modes import DEFAULT_MODE, Mode
+
+__all__ = ["EmbeddingTables", "block_losses", "cbow_hidden", "logit_losses", "negative_labels"]
 
 
 def logit_losses(logits, labels):
@@ -43,19 +47,32 @@ def logit_losses(logits, labels):
     return F.softplus(logits) - labels * logits
 
 
-def pair_losses(logits, target_mask):
-    """Loss ``(B, C)`` of every (context, centre) pair from its block's ``(B, C, 1 + K)`` logits.
-
-    Column 0 of the targets is the centre (label 1), the others noise words (label 0); noise
-    words masked out in ``target_mask`` ``(B, 1 + K)`` count nothing.
-    """
-    labels = torch.zeros(logits.shape[-1], dtype=logits.dtype, device=logits.device)
-    labels[0] = 1.0
-    return (logit_losses(logits, labels) * target_mask[:, None, :]).sum(-1)
+def negative_labels(targets):
+    """Negative sampling's labels for ``targets`` (B, T): 1 for column 0 (the centre), else 0."""
+    labels = torch.zeros(targets.shape, device=targets.device)
+    labels[:, :1] = 1.0
+    return labels
 
 
-class SkipGramNS(nn.Module):
-    """Input and output embedding tables of skip-gram with negative sampling.
+def block_losses(logits, labels, target_mask):
+    """Loss of every example: ``logits`` (B, C, T) for skip-gram (an example per context word)
+    or (B, T) for CBOW (one per block), against ``labels`` and ``target_mask`` (B, T); masked
+    targets count nothing."""
+    if logits.dim() == 3:
+        labels, target_mask = labels[:, None, :], target_mask[:, None, :]
+    return (logit_losses(logits, labels) * target_mask).sum(-1)
+
+
+def cbow_hidden(u, context_mask, mean: bool):
+    """CBOW's hidden vector (B, d): the sum, or mean, of the real context rows ``u`` (B, C, d)."""
+    hidden = (u * context_mask.unsqueeze(-1)).sum(1)
+    if mean:
+        hidden = hidden / context_mask.sum(1, keepdim=True).clamp(min=1)
+    return hidden
+
+
+class EmbeddingTables(nn.Module):
+    """word2vec's input and output embedding tables.
 
     The tables hold no gradient by default: the backends (:mod:`torch_w2v.backends`) update
     them in place; only the autograd recipe turns gradients on.
@@ -63,32 +80,53 @@ class SkipGramNS(nn.Module):
     Parameters
     ----------
     vocab_size, vector_size : int
+    output_rows : int, optional
+        Rows of the output table (:meth:`torch_w2v.modes.Mode.output_rows`; default one per
+        word, negative sampling's).
     generator : torch.Generator, optional
         Seeds the initialisation: input vectors uniform in ``[-1/d, 1/d)`` (gensim's rule),
         output vectors zero (word2vec's and gensim's).
     """
 
-    def __init__(self, vocab_size: int, vector_size: int, generator=None):
+    def __init__(self, vocab_size: int, vector_size: int, output_rows: int | None = None,
+                 generator=None):
         super().__init__()
         init = torch.rand(vocab_size, vector_size, generator=generator)
         init.mul_(2).sub_(1).div_(vector_size)  # in place: no table-sized temporaries
         self.input_vectors = nn.Parameter(init, requires_grad=False)
-        self.output_vectors = nn.Parameter(torch.zeros(vocab_size, vector_size),
-                                           requires_grad=False)
+        rows = vocab_size if output_rows is None else output_rows
+        self.output_vectors = nn.Parameter(torch.zeros(rows, vector_size), requires_grad=False)
 
-    def scores(self, contexts, targets, max_norm=None, sparse=False):
-        """Logits ``(B, C, 1 + K)``: each context word against its block's targets.
+    def scores(self, contexts, context_mask, targets, mode: Mode = DEFAULT_MODE, max_norm=None,
+               sparse=False):
+        """Logits: (B, C, T), each context word against its block's targets (skip-gram), or
+        (B, T), the CBOW hidden vector against them.
 
         ``max_norm`` renormalises the looked-up rows in place first (``nn.Embedding``'s
         option); ``sparse`` gives the tables sparse gradients (for ``SparseAdam``).
         """
         u = F.embedding(contexts, self.input_vectors, max_norm=max_norm, sparse=sparse)
         v = F.embedding(targets, self.output_vectors, max_norm=max_norm, sparse=sparse)
-        return torch.bmm(u, v.transpose(1, 2))  # (B, C, d) @ (B, d, 1 + K)
+        if mode.skip_gram:
+            return torch.bmm(u, v.transpose(1, 2))  # (B, C, d) @ (B, d, T)
+        hidden = cbow_hidden(u, context_mask, mode.cbow_mean)
+        return torch.bmm(v, hidden.unsqueeze(2)).squeeze(2)  # (B, T, d) @ (B, d, 1)
 
-    def forward(self, contexts, context_mask, targets, target_mask, max_norm=None, sparse=False):
-        """Mean loss over the real pairs of a batch (differentiable; for autograd optimisers and
-        the validation loss). Masked context slots and noise words contribute nothing."""
-        logits = self.scores(contexts, targets, max_norm=max_norm, sparse=sparse)
-        losses = pair_losses(logits, target_mask) * context_mask
-        return losses.sum() / context_mask.sum().clamp(min=1)
+    def loss_sum(self, contexts, context_mask, targets, target_mask, labels=None,
+                 mode: Mode = DEFAULT_MODE, max_norm=None, sparse=False):
+        """``(summed loss, examples)`` of a batch: an example is a (context, centre) pair for
+        skip-gram, a block with at least one context word for CBOW. ``labels`` None: negative
+        sampling's. Differentiable."""
+        logits = self.scores(contexts, context_mask, targets, mode, max_norm, sparse)
+        labels = negative_labels(targets) if labels is None else labels
+        losses = block_losses(logits, labels, target_mask)
+        examples = context_mask if mode.skip_gram else context_mask.any(1)
+        return (losses * examples).sum(), examples.sum()
+
+    def forward(self, contexts, context_mask, targets, target_mask, labels=None,
+                mode: Mode = DEFAULT_MODE, max_norm=None, sparse=False):
+        """Mean loss over the real examples of a batch (:meth:`loss_sum`), for autograd
+        optimisers."""
+        total, examples = self.loss_sum(contexts, context_mask, targets, target_mask, labels,
+                                        mode, max_norm, sparse)
+        return total / examples.clamp(min=1)

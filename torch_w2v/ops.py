@@ -46,7 +46,7 @@ __all__ = ["load", "build", "library_path", "cache_key", "ops_dir", "unavailable
 
 logger = logging.getLogger("torch_w2v")
 
-SOURCES = ("sgns_cpu.cpp", "text.cpp")
+SOURCES = ("train_cpu.cpp", "text.cpp")
 LIBRARY = "torch_w2v_ops.so"
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-std=c++17", "-fPIC", "-shared")
 BUILD_TIMEOUT = 900.0  # seconds: the longest a compiler may run, or a process wait for one

@@ -54,6 +54,12 @@ def _optional_bool(name, value):
         _bool(name, value)
 
 
+def _flag(name, value):
+    """gensim's 0/1 switches (``sg``, ``hs``, ``cbow_mean``); True and False work too."""
+    if value not in (0, 1) or isinstance(value, float):
+        raise ValueError(f"{name} must be 0 or 1, got {value!r}")
+
+
 def _choice(*options):
     def check(name, value):
         if value not in options:
@@ -102,7 +108,10 @@ _CHECKS = {
     "max_vocab_size": _int(1, allow_none=True),
     "max_final_vocab": _int(1, allow_none=True),
     "sample": _real(0),
-    "negative": _int(1),
+    "sg": _flag,
+    "hs": _flag,
+    "negative": _int(0),
+    "cbow_mean": _flag,
     "ns_exponent": _real(),
     "alpha": _real(0, low_open=True),
     "min_alpha": _real(0),
@@ -138,6 +147,9 @@ def validate_params(params: dict) -> None:
         raise ValueError(
             f"min_alpha ({params['min_alpha']}) must not exceed alpha ({params['alpha']})"
         )
+    if params.get("negative", 1) == 0 and not params.get("hs", 0):
+        raise ValueError("negative=0 and hs=0 leave nothing to train: set negative > 0 "
+                         "(negative sampling), hs=1 (hierarchical softmax), or both")
 
 
 def resolve_device(device):

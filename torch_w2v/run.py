@@ -20,12 +20,13 @@ import sys
 import torch
 
 from . import checkpoints, ops, text
-from .backends import SKIPGRAM_NEGATIVE, select_backend
+from .backends import select_backend
 from .callbacks import ValidationLoss
 from .corpus import check_tokens, checked_sentences, encode_corpus, resolve_corpus
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
-from .model import SkipGramNS
+from .model import EmbeddingTables
+from .modes import Mode
 from .params import resolve_device
 from .sampling import BatchSampler, ChunkFeed, WordDistributions
 from .streaming import StreamingCorpus, count_and_record
@@ -34,6 +35,7 @@ from .vocab import (
     build_vocab,
     count_words,
     grow_vocab,
+    huffman_tree,
     keep_probabilities,
     noise_distribution,
     percentile_keep_probabilities,
@@ -42,7 +44,7 @@ from .vocab import (
 __all__ = ["TrainingRun", "prepare_backend"]
 
 
-def prepare_backend(params: dict, mode: str = SKIPGRAM_NEGATIVE):
+def prepare_backend(params: dict):
     """``(device, backend)`` a run with ``params`` uses, made ready to train (a compiled op is
     built or loaded here): benchmarks call it before they start the clock.
 
@@ -54,7 +56,7 @@ def prepare_backend(params: dict, mode: str = SKIPGRAM_NEGATIVE):
     ('cpu', 'batched')
     """
     device = resolve_device(params["device"])
-    return device, select_backend(params["step"], device, mode, params)
+    return device, select_backend(params["step"], device, Mode.from_params(params), params)
 
 
 class TrainingRun:
@@ -70,14 +72,14 @@ class TrainingRun:
     Attributes
     ----------
     params : dict
-    mode : str
-        The training mode (skip-gram with negative sampling).
+    mode : Mode
+        The training mode (:mod:`torch_w2v.modes`).
     vocab : Vocabulary or None
         Set once the corpus is counted.
     device : torch.device or None
     backend : Backend or None
         The backend training the batches (:mod:`torch_w2v.backends`).
-    tables : SkipGramNS or None
+    tables : EmbeddingTables or None
         The embedding tables, on ``device``, as trained so far (updated in place: copy what
         you keep; :meth:`keyed_vectors` does).
     position : Position
@@ -90,7 +92,7 @@ class TrainingRun:
     def __init__(self, params: dict, previous: FittedModel | None = None):
         self.params = dict(params)
         self.previous = previous
-        self.mode = SKIPGRAM_NEGATIVE
+        self.mode = Mode.from_params(self.params)
         self.vocab = None
         self.device = None
         self.backend = None
@@ -194,7 +196,7 @@ class TrainingRun:
 
     def _train(self, corpus, checkpoint, validation) -> FittedModel:
         p = self.params
-        self.device, self.backend = prepare_backend(p, self.mode)
+        self.device, self.backend = prepare_backend(p)
         batch_size = p["batch_size"] or self.backend.default_batch_size(self.device,
                                                                         corpus.raw_words)
         earlier = list(self.previous.history) if self.previous is not None else []
@@ -233,14 +235,21 @@ class TrainingRun:
             corpus_words=corpus.raw_words, device=str(self.device))
 
     def _tables(self, seed):
-        """Fresh tables on the device; a continued model's known words keep their rows."""
-        tables = SkipGramNS(len(self.vocab), self.params["vector_size"],
-                            generator=torch.Generator().manual_seed(seed))
+        """Fresh tables on the device; a continued model's known words (and Huffman nodes)
+        keep their rows."""
+        size, mode = len(self.vocab), self.mode
+        tables = EmbeddingTables(size, self.params["vector_size"], mode.output_rows(size),
+                                 generator=torch.Generator().manual_seed(seed))
         if self.previous is not None:
             known = len(self.previous.vocab)
+            before = torch.from_numpy(self.previous.output_vectors)
             with torch.no_grad():
                 tables.input_vectors[:known] = torch.from_numpy(self.previous.input_vectors)
-                tables.output_vectors[:known] = torch.from_numpy(self.previous.output_vectors)
+                if mode.negative:
+                    tables.output_vectors[:known] = before[:known]
+                if mode.hs and known > 1:  # the tree is rebuilt; nodes keep rows by index
+                    old, new = mode.hs_offset(known), mode.hs_offset(size)
+                    tables.output_vectors[new:new + known - 1] = before[old:old + known - 1]
         return tables.to(self.device)
 
     def _distributions(self) -> WordDistributions:
@@ -249,18 +258,20 @@ class TrainingRun:
             keep = percentile_keep_probabilities(counts, p["subsample_percentile"])
         else:
             keep = keep_probabilities(counts, p["sample"])
-        return WordDistributions(keep, noise_distribution(counts, p["ns_exponent"]))
+        tree = huffman_tree(counts) if self.mode.hs else None
+        return WordDistributions(keep, noise_distribution(counts, p["ns_exponent"]), tree)
 
     def _sampler(self, distributions, batch_size, seed):
         p = self.params
         return BatchSampler(
             distributions.keep, distributions.noise,
-            window=p["window"], negative=p["negative"], shrink_windows=p["shrink_windows"],
+            window=p["window"], negative=self.mode.negative, shrink_windows=p["shrink_windows"],
             batch_size=batch_size, device=self.device,
             generator=torch.Generator(self.device).manual_seed(seed),
             subsample_independently=p["subsampling"] == "percentile",
             full_windows_only=p["full_windows_only"],
             noise_table_size=p["noise_table_size"] if p["noise_sampler"] == "table" else None,
+            tree=distributions.tree, hs_offset=self.mode.hs_offset(len(self.vocab)),
         )
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .model import negative_labels
+
 __all__ = ["Batch", "BatchSampler", "Chunk", "ChunkFeed", "NoiseSampler", "TableNoiseSampler",
            "WordDistributions", "alias_table", "context_windows", "keep_draw", "noise_sampler",
            "subsample"]
@@ -43,10 +45,13 @@ class WordDistributions:
         Subsampling keep probability of each word.
     noise : ndarray of float
         Noise-word distribution (``count ** ns_exponent``, normalised).
+    tree : HuffmanTree, optional
+        The words' Huffman tree, for hierarchical softmax.
     """
 
     keep: np.ndarray
     noise: np.ndarray
+    tree: object = None
 
 
 @dataclass
@@ -60,15 +65,20 @@ class Batch:
         some valid id).
     context_mask : BoolTensor, shape (B, 2r)
         Which context slots are real.
-    targets : LongTensor, shape (B, 1 + K)
-        Column 0 the centre word (label 1), then K noise words (label 0).
-    target_mask : BoolTensor, shape (B, 1 + K)
-        False for noise words equal to the centre word (skipped, as word2vec does).
+    targets : LongTensor, shape (B, T)
+        Output-table rows each block is scored against (:mod:`torch_w2v.modes`): with negative
+        sampling, column 0 the centre word (label 1) then K noise words (label 0); with
+        hierarchical softmax, the inner nodes of the centre's Huffman path.
+    target_mask : BoolTensor, shape (B, T)
+        False for noise words equal to the centre word (skipped, as word2vec does) and for the
+        padding after a short Huffman path.
     raw_words : int
         Raw corpus words this batch accounts for (drives the learning-rate schedule).
     chunk_end : bool
         Last batch of its sampling chunk: every random draw for the chunk is made, so a
         checkpoint taken here resumes exactly.
+    labels : FloatTensor, shape (B, T), optional
+        Each target's label; None: negative sampling's, 1 for column 0 and 0 for the rest.
     """
 
     contexts: torch.Tensor
@@ -77,6 +87,11 @@ class Batch:
     target_mask: torch.Tensor
     raw_words: int
     chunk_end: bool = False
+    labels: torch.Tensor | None = None
+
+    def label_matrix(self) -> torch.Tensor:
+        """``labels``, or negative sampling's (1 for column 0, 0 for the rest) if None."""
+        return negative_labels(self.targets) if self.labels is None else self.labels
 
     def split(self, max_pairs: int):
         """Consecutive sub-batches of at most ``max_pairs`` context slots (at least one block
@@ -93,7 +108,8 @@ class Batch:
         for start in range(0, len(self.contexts), blocks):
             part = slice(start, start + blocks)
             yield Batch(self.contexts[part], self.context_mask[part], self.targets[part],
-                        self.target_mask[part], raw_words=0)
+                        self.target_mask[part], raw_words=0,
+                        labels=None if self.labels is None else self.labels[part])
 
 
 @dataclass
@@ -284,6 +300,11 @@ class BatchSampler:
     noise_table_size : int, optional
         Draw noise words from a table of this many entries (the tutorial's sampler) instead of
         the exact alias method.
+    tree : HuffmanTree, optional
+        With hierarchical softmax: the centres' paths become targets, at output rows from
+        ``hs_offset`` on.
+    hs_offset : int
+        First output row of the hierarchical-softmax nodes (:meth:`Mode.hs_offset`).
     chunk_tokens : int, optional
         Tokens windowed at once (default: 65,536 or twice ``batch_size``, whichever is more);
         memory for sampling is about 100 bytes a chunk token.
@@ -291,9 +312,15 @@ class BatchSampler:
 
     def __init__(self, keep_prob, noise, *, window, negative, shrink_windows, batch_size,
                  device, generator, chunk_tokens=None, subsample_independently=False,
-                 full_windows_only=False, noise_table_size=None):
+                 full_windows_only=False, noise_table_size=None, tree=None, hs_offset=0):
         self.keep_prob = torch.as_tensor(keep_prob, dtype=torch.float32, device=device)
-        self.noise = noise_sampler(noise, device, noise_table_size)
+        self.noise = noise_sampler(noise, device, noise_table_size) if negative else None
+        self.paths = None
+        if tree is not None:  # each word's path: output rows, labels 1 - code, and its mask
+            self.paths = (torch.as_tensor(tree.points + hs_offset, device=device),
+                          torch.as_tensor(1.0 - tree.codes, dtype=torch.float32, device=device),
+                          torch.as_tensor(np.arange(tree.depth)[None, :] < tree.lengths[:, None],
+                                          device=device))
         self.subsample_independently = subsample_independently
         self.full_windows_only = full_windows_only
         self.window = window
@@ -356,12 +383,26 @@ class BatchSampler:
             return
         done = 0
         for index, (_, centres, contexts, mask) in enumerate(pieces):
-            centre_ids = ids[centres]
-            noise = self.noise((centre_ids.shape[0], self.negative), self.generator)
-            targets = torch.cat([centre_ids.unsqueeze(1), noise], 1)  # (c, 1 + K)
-            target_mask = targets != centre_ids.unsqueeze(1)
-            target_mask[:, 0] = True
+            targets, target_mask, labels = self._targets(ids[centres])
             words = (raw_words * (done + centres.shape[0])) // total - (raw_words * done) // total
             done += centres.shape[0]
             yield Batch(contexts, mask, targets, target_mask, words,
-                        chunk_end=index == len(pieces) - 1)
+                        chunk_end=index == len(pieces) - 1, labels=labels)
+
+    def _targets(self, centre_ids):
+        """Targets, mask and labels of the centres' blocks: the centre and noise words, then
+        the Huffman path's nodes (labels None: negative sampling's alone)."""
+        targets, masks, labels = [], [], []
+        if self.noise is not None:
+            noise = self.noise((centre_ids.shape[0], self.negative), self.generator)
+            targets.append(torch.cat([centre_ids.unsqueeze(1), noise], 1))  # (c, 1 + K)
+            masks.append(targets[-1] != centre_ids.unsqueeze(1))
+            masks[-1][:, 0] = True
+            labels.append(negative_labels(targets[-1]))
+        if self.paths is None:
+            return targets[0], masks[0], None
+        points, path_labels, path_mask = self.paths
+        targets.append(points[centre_ids])
+        masks.append(path_mask[centre_ids])
+        labels.append(path_labels[centre_ids])
+        return torch.cat(targets, 1), torch.cat(masks, 1), torch.cat(labels, 1)

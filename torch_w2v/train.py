@@ -65,7 +65,7 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
 
     Parameters
     ----------
-    model : torch_w2v.model.SkipGramNS
+    model : torch_w2v.model.EmbeddingTables
     feed : torch_w2v.sampling.BatchSampler or torch_w2v.sampling.ChunkFeed
         ``feed.epoch(corpus, skip_chunks=, epoch=)`` yields the items (batches or chunks) of
         an epoch, each with ``raw_words`` and ``chunk_end``.

@@ -24,8 +24,9 @@ from typing import Callable
 import numpy as np
 from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
 
-__all__ = ["Vocabulary", "count_words", "build_vocab", "grow_vocab", "keep_probabilities",
-           "percentile_keep_probabilities", "noise_distribution"]
+__all__ = ["HuffmanTree", "Vocabulary", "build_vocab", "count_words", "grow_vocab",
+           "huffman_tree", "keep_probabilities", "noise_distribution",
+           "percentile_keep_probabilities"]
 
 
 @dataclass
@@ -214,3 +215,90 @@ def noise_distribution(counts: np.ndarray, ns_exponent: float = 0.75) -> np.ndar
     """
     weights = np.asarray(counts, dtype=np.float64) ** ns_exponent
     return weights / weights.sum()
+
+
+@dataclass
+class HuffmanTree:
+    """word2vec's binary Huffman tree over the vocabulary, for hierarchical softmax.
+
+    Inner node ``n`` (0 .. V-2, the root is V-2) owns row ``n`` of the hierarchical-softmax
+    output table. Word ``w``'s path from the root is ``points[w, :lengths[w]]``, and
+    ``codes[w, j]`` is the branch (0 left, 1 right) taken at ``points[w, j]``; a frequent word
+    has a short path. Rows are padded to the longest path.
+
+    Attributes
+    ----------
+    points : ndarray of int64, shape (V, depth)
+    codes : ndarray of int8, shape (V, depth)
+    lengths : ndarray of int64, shape (V,)
+    """
+
+    points: np.ndarray
+    codes: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def depth(self) -> int:
+        return self.points.shape[1]
+
+
+def huffman_tree(counts: np.ndarray) -> HuffmanTree:
+    """The Huffman tree of ``counts`` (word2vec's construction: repeatedly join the two least
+    frequent nodes; any vocabulary order).
+
+    Examples
+    --------
+    >>> tree = huffman_tree(np.array([5, 3, 1, 1]))
+    >>> tree.lengths.tolist()   # the most frequent word sits next to the root
+    [1, 2, 3, 3]
+    >>> [tree.points[w, :n].tolist() for w, n in enumerate(tree.lengths)]
+    [[2], [2, 1], [2, 1, 0], [2, 1, 0]]
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    n = len(counts)
+    if n < 2:  # one word: no inner node; its path is empty
+        return HuffmanTree(np.zeros((n, 0), np.int64), np.zeros((n, 0), np.int8),
+                           np.zeros(n, np.int64))
+    # two queues: leaves in ascending count order, then inner nodes in creation order (their
+    # counts never decrease), so the two least frequent nodes are always at the fronts
+    order = np.argsort(counts, kind="stable")
+    leaf_counts = counts[order].tolist() + [float("inf")]  # sentinels end each queue
+    leaf_ids = order.tolist()
+    inner_counts = [0] * (n - 1) + [float("inf")]
+    parent = [0] * (2 * n - 1)  # node ids: leaves 0..n-1, inner n..2n-2
+    branch = [0] * (2 * n - 1)
+    leaf = inner = 0
+    for k in range(n - 1):
+        total = 0
+        for side in (0, 1):
+            if leaf_counts[leaf] <= inner_counts[inner] or inner >= k:
+                node, count = leaf_ids[leaf], leaf_counts[leaf]
+                leaf += 1
+            else:
+                node, count = n + inner, inner_counts[inner]
+                inner += 1
+            parent[node], branch[node] = n + k, side
+            total += count
+        inner_counts[k] = total
+    parent, branch = np.array(parent), np.array(branch, dtype=np.int8)
+    root = 2 * n - 2
+    # walk every leaf up to the root at once, one level per step, recording the path upwards
+    up_points, up_codes = [], []
+    node = np.arange(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    while (node != root).any():
+        moving = node != root
+        up_codes.append(np.where(moving, branch[node], 0))
+        node = np.where(moving, parent[node], node)
+        up_points.append(np.where(moving, node - n, 0))
+        lengths += moving
+    depth = len(up_points)
+    up_points, up_codes = np.stack(up_points, 1), np.stack(up_codes, 1)
+    # reverse each path into root-first order
+    j = np.arange(depth)[None, :]
+    source = np.clip(lengths[:, None] - 1 - j, 0, depth - 1)
+    valid = j < lengths[:, None]
+    rows = np.arange(n)[:, None]
+    points = np.where(valid, up_points[rows, source], 0).astype(np.int64)
+    codes = np.where(valid, up_codes[rows, source], 0).astype(np.int8)
+    return HuffmanTree(points, codes, lengths)

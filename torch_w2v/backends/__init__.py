@@ -16,10 +16,11 @@ training mode and the parameters, and can run here. Adding a backend is one modu
 Examples
 --------
 >>> import torch
+>>> from torch_w2v.modes import Mode
 >>> params = {"optimizer": "adam", "max_norm": None}
->>> select_backend("auto", torch.device("cpu"), SKIPGRAM_NEGATIVE, params).name
+>>> select_backend("auto", torch.device("cpu"), Mode(), params).name
 'autograd'
->>> select_backend("fused", torch.device("cpu"), SKIPGRAM_NEGATIVE, params)  # doctest: +ELLIPSIS
+>>> select_backend("fused", torch.device("cpu"), Mode(), params)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 ValueError: step='fused' cannot train these parameters: it does not implement optimizer='adam' ...
@@ -27,12 +28,12 @@ ValueError: step='fused' cannot train these parameters: it does not implement op
 from __future__ import annotations
 
 from .autograd import Autograd
-from .base import SKIPGRAM_NEGATIVE, Backend
+from .base import Backend
 from .batched import Batched
 from .cpu_fused import CpuFused
 from .gpu_fused import GpuFused
 
-__all__ = ["BACKENDS", "select_backend", "backend_names", "Backend", "SKIPGRAM_NEGATIVE"]
+__all__ = ["BACKENDS", "Backend", "backend_names", "select_backend"]
 
 # in order of preference for step="auto"
 BACKENDS = (GpuFused(), CpuFused(), Batched(), Autograd())
@@ -43,7 +44,7 @@ def backend_names() -> tuple:
     return tuple(backend.name for backend in BACKENDS)
 
 
-def select_backend(step: str, device, mode: str, params: dict) -> Backend:
+def select_backend(step: str, device, mode, params: dict) -> Backend:
     """The backend that trains a run: ``step`` by name, or the first that can (``"auto"``).
 
     Raises

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..modes import Mode
 from .base import Backend
 from .batched import summed_step_batch_size
 
@@ -22,6 +23,7 @@ class Autograd(Backend):
     def make_step(self, tables, params, distributions):
         sparse = params["optimizer"] == "sparse_adam"
         max_norm = params["max_norm"]
+        mode = Mode.from_params(params)
         weights = [tables.input_vectors, tables.output_vectors]
         for w in weights:
             w.requires_grad_(True)
@@ -32,11 +34,11 @@ class Autograd(Backend):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
-            loss = tables(batch.contexts, batch.context_mask, batch.targets, batch.target_mask,
-                          max_norm=max_norm, sparse=sparse)
-            loss.backward()
+            total, examples = tables.loss_sum(batch.contexts, batch.context_mask, batch.targets,
+                                              batch.target_mask, batch.labels, mode=mode,
+                                              max_norm=max_norm, sparse=sparse)
+            (total / examples.clamp(min=1)).backward()  # Adam's step: the mean's gradient
             optimizer.step()
-            pairs = batch.context_mask.sum()
-            return loss.detach().double() * pairs, pairs
+            return total.detach().double(), examples
 
         return step

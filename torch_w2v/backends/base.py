@@ -1,20 +1,22 @@
 """The backend protocol: how a run trains.
 
 A backend is a stateless description of one way of running the update step. It declares the
-devices and training modes it supports, whether it can run here at all (a compiled op may not
-build), what it consumes, its default batch size, and makes the step function that a run calls
-once per item::
+devices and training modes (:class:`torch_w2v.modes.Mode`) it supports, whether it can run here
+at all (a compiled op may not build), what it consumes, its default batch size, and makes the
+step function that a run calls once per item::
 
     step = backend.make_step(tables, params, distributions)
     loss_sum, pairs = step(item, lr_start, lr_end)   # 0-d tensors, no host sync
 
-``tables`` is a :class:`torch_w2v.model.SkipGramNS`, updated in place; ``distributions`` the
-run's :class:`torch_w2v.sampling.WordDistributions`. An item is a
+``tables`` is a :class:`torch_w2v.model.EmbeddingTables`, updated in place; ``distributions``
+the run's :class:`torch_w2v.sampling.WordDistributions`. An item is a
 :class:`torch_w2v.sampling.Batch` of sampled blocks for a backend that consumes ``"batches"``
 (the run samples them), or a :class:`torch_w2v.sampling.Chunk` of encoded text for one that
 consumes ``"chunks"`` (it samples itself). The learning rate falls linearly from ``lr_start``
 to ``lr_end`` over the item; ``loss_sum`` is the summed loss of the item's pairs before their
-update (:func:`torch_w2v.model.logit_losses`), ``pairs`` how many real pairs it held.
+update (:func:`torch_w2v.model.logit_losses`), ``pairs`` how many examples it held ((context,
+centre) pairs for skip-gram, blocks for CBOW). The mode follows from ``params``
+(:meth:`Mode.from_params`).
 """
 from __future__ import annotations
 
@@ -22,12 +24,9 @@ from typing import Callable
 
 import torch
 
-__all__ = ["SKIPGRAM_NEGATIVE", "Backend", "Step"]
+__all__ = ["Backend", "Step"]
 
 Step = Callable[[object, float, float], tuple[torch.Tensor, torch.Tensor]]
-
-# the training modes a run can ask for; TorchWord2Vec trains skip-gram with negative sampling
-SKIPGRAM_NEGATIVE = "skip-gram, negative sampling"
 
 
 class Backend:
@@ -41,8 +40,10 @@ class Backend:
         One line for ``--help`` and error messages.
     devices : frozenset of str
         Device types it runs on (``"cpu"``, ``"cuda"``).
-    modes : frozenset of str
-        Training modes it implements.
+    architectures : frozenset of str
+        ``"skip-gram"``, ``"cbow"``: the architectures it trains.
+    objectives : frozenset of str
+        ``"negative"``, ``"hierarchical"``: the output layers it trains (one or both at once).
     optimizers : frozenset of str
         ``optimizer=`` values it implements.
     consumes : {"batches", "chunks"}
@@ -54,16 +55,18 @@ class Backend:
     name: str = ""
     summary: str = ""
     devices: frozenset = frozenset({"cpu"})
-    modes: frozenset = frozenset({SKIPGRAM_NEGATIVE})
+    architectures: frozenset = frozenset({"skip-gram", "cbow"})
+    objectives: frozenset = frozenset({"negative", "hierarchical"})
     optimizers: frozenset = frozenset({"sgd"})
     consumes: str = "batches"
     chunk_tokens: int | None = None
 
-    def unsupported(self, device: torch.device, mode: str, params: dict) -> str | None:
-        """Why this backend cannot train ``mode`` with ``params`` on ``device``, or None."""
+    def unsupported(self, device: torch.device, mode, params: dict) -> str | None:
+        """Why this backend cannot train ``mode`` (a :class:`~torch_w2v.modes.Mode`) with
+        ``params`` on ``device``, or None."""
         if device.type not in self.devices:
             return f"runs on {' and '.join(sorted(self.devices))} only, not on {device}"
-        if mode not in self.modes:
+        if mode.architecture not in self.architectures or not mode.objectives <= self.objectives:
             return f"does not train {mode}"
         if params["optimizer"] not in self.optimizers:
             return (f"does not implement optimizer={params['optimizer']!r} (only "

@@ -1,15 +1,16 @@
 """The batched step: PyTorch tensor ops on the whole batch, on any device, deterministic.
 
-Every pair's gradient is taken at the batch's starting weights (gather, ``bmm``), then summed
-into the touched rows with ``index_add_`` (sparse; no dense optimiser state): word2vec's
-closed-form SGD gradient of :func:`torch_w2v.model.logit_losses`.
+Every example's gradient is taken at the sub-step's starting weights (gather, ``bmm``), then
+summed into the touched rows with ``index_add_`` (sparse; no dense optimiser state): word2vec's
+closed-form SGD gradient of :func:`torch_w2v.model.logit_losses`, for skip-gram and CBOW, with
+negative sampling, hierarchical softmax or both (:mod:`torch_w2v.modes`).
 
 Examples
 --------
 >>> import torch
->>> from torch_w2v.model import SkipGramNS
+>>> from torch_w2v.model import EmbeddingTables
 >>> from torch_w2v.sampling import Batch
->>> tables = SkipGramNS(vocab_size=10, vector_size=4, generator=torch.Generator().manual_seed(1))
+>>> tables = EmbeddingTables(10, 4, generator=torch.Generator().manual_seed(1))
 >>> batch = Batch(torch.tensor([[1, 2]]), torch.tensor([[True, True]]), torch.tensor([[3, 7, 8]]),
 ...               torch.ones(1, 3, dtype=torch.bool), raw_words=3)
 >>> loss_sum, pairs = sgd_step(tables, batch, lr=0.025)
@@ -18,12 +19,11 @@ Examples
 """
 from __future__ import annotations
 
-from functools import partial
-
 import torch
 import torch.nn.functional as F
 
-from ..model import pair_losses
+from ..model import block_losses, cbow_hidden
+from ..modes import DEFAULT_MODE, Mode
 from .base import Backend
 
 __all__ = ["SUB_STEP_PAIRS", "Batched", "sgd_step", "summed_step_batch_size"]
@@ -44,8 +44,7 @@ class Batched(Backend):
         return summed_step_batch_size(device, corpus_words)
 
     def make_step(self, tables, params, distributions):
-        step = partial(sgd_step, tables, update_cap=params["update_cap"],
-                       max_norm=params["max_norm"])
+        mode = Mode.from_params(params)
 
         def sub_steps(batch, lr_start, lr_end):
             """The batch in sequential sub-steps of at most SUB_STEP_PAIRS pairs, the learning
@@ -53,7 +52,9 @@ class Batched(Backend):
             parts = list(batch.split(SUB_STEP_PAIRS))
             loss_sum = pairs = 0
             for k, part in enumerate(parts):
-                loss, n = step(part, lr_start + (lr_end - lr_start) * k / len(parts))
+                lr = lr_start + (lr_end - lr_start) * k / len(parts)
+                loss, n = sgd_step(tables, part, lr, update_cap=params["update_cap"],
+                                   max_norm=params["max_norm"], mode=mode)
                 loss_sum, pairs = loss_sum + loss, pairs + n
             return loss_sum, pairs
 
@@ -69,44 +70,64 @@ def summed_step_batch_size(device, corpus_words: int) -> int:
 
 @torch.no_grad()
 def sgd_step(tables, batch, lr: float, update_cap: float | None = None,
-             max_norm: float | None = None):
+             max_norm: float | None = None, mode: Mode = DEFAULT_MODE):
     """One plain-SGD step of ``tables`` on the rows ``batch`` touches.
 
-    With ``update_cap``, a row that more than ``update_cap`` logits of the batch update (a
-    context slot has ``1 + K`` logits, a target slot one per context word) gets their summed
-    step scaled by ``update_cap / logits``. Sequential SGD lets each of those steps see the
-    previous ones; a summed step on a frequent word does not, and overshoots once a batch holds
-    hundreds of its pairs. Rows below the cap (nearly all) get plain SGD.
+    With ``update_cap``, a row that more than ``update_cap`` logits of the batch update gets
+    their summed step scaled by ``update_cap / logits``. Sequential SGD lets each of those
+    steps see the previous ones; a summed step on a frequent word does not, and overshoots once
+    a batch holds hundreds of its examples. Rows below the cap (nearly all) get plain SGD.
 
     Returns
     -------
-    loss_sum, pairs : Tensor
-        Summed loss of the batch's real pairs before the update, and their number (0-d tensors
-        on the training device, so no host sync is forced).
+    loss_sum, examples : Tensor
+        Summed loss of the batch's examples before the update, and their number: (context,
+        centre) pairs for skip-gram, blocks for CBOW (0-d tensors on the training device, so
+        no host sync is forced).
     """
     contexts, context_mask = batch.contexts, batch.context_mask
     targets, target_mask = batch.targets, batch.target_mask
+    labels = batch.label_matrix()
     # F.embedding gathers rows about twice as fast as advanced indexing on CPU
     u = F.embedding(contexts, tables.input_vectors, max_norm=max_norm)  # (B, C, d)
-    v = F.embedding(targets, tables.output_vectors, max_norm=max_norm)  # (B, 1 + K, d)
-    weight = context_mask.unsqueeze(2) & target_mask.unsqueeze(1)  # (B, C, 1 + K)
-    logits = torch.bmm(u, v.transpose(1, 2))  # (B, C, 1 + K)
-    loss_sum = (pair_losses(logits, target_mask) * context_mask).sum()
-    # d(loss)/d(logit) = sigmoid(logit) - label; the step is lr * (label - sigmoid(logit))
-    g = logits.sigmoid_().neg_()
-    g[..., 0] += 1.0
-    g.mul_(weight).mul_(lr)
+    v = F.embedding(targets, tables.output_vectors, max_norm=max_norm)  # (B, T, d)
     d = u.shape[-1]
+    if mode.skip_gram:
+        weight = context_mask.unsqueeze(2) & target_mask.unsqueeze(1)  # (B, C, T)
+        logits = torch.bmm(u, v.transpose(1, 2))  # (B, C, T)
+        loss_sum = (block_losses(logits, labels, target_mask) * context_mask).sum()
+        examples = context_mask.sum()
+        # d(loss)/d(logit) = sigmoid(logit) - label; the step is lr * (label - sigmoid(logit))
+        g = labels.unsqueeze(1) - logits.sigmoid_()
+        g.mul_(weight).mul_(lr)
+        step_u = torch.bmm(g, v)  # (B, C, d)
+        step_v = torch.bmm(g.transpose(1, 2), u)  # (B, T, d)
+        logits_u, logits_v = weight.sum(2), weight.sum(1)  # logits whose step lands in a row
+    else:  # CBOW: one hidden vector per block, its error handed to every context word
+        blocks = context_mask.any(1)
+        weight = target_mask & blocks.unsqueeze(1)  # (B, T)
+        hidden = cbow_hidden(u, context_mask, mode.cbow_mean)  # (B, d)
+        logits = torch.bmm(v, hidden.unsqueeze(2)).squeeze(2)  # (B, T)
+        loss_sum = (block_losses(logits, labels, target_mask) * blocks).sum()
+        examples = blocks.sum()
+        g = (labels - logits.sigmoid_()).mul_(weight).mul_(lr)
+        error = torch.bmm(g.unsqueeze(1), v).squeeze(1)  # (B, d)
+        if not mode.cbow_mean:  # gensim: a summed window's error is spread over its words
+            error = error / context_mask.sum(1, keepdim=True).clamp(min=1)
+        step_u = error.unsqueeze(1) * context_mask.unsqueeze(2)  # (B, C, d)
+        step_v = g.unsqueeze(2) * hidden.unsqueeze(1)  # (B, T, d)
+        logits_u = context_mask * weight.sum(1, keepdim=True)
+        logits_v = weight
     contexts, targets = contexts.reshape(-1), targets.reshape(-1)
-    step_u = torch.bmm(g, v).view(-1, d)  # (B * C, d)
-    step_v = torch.bmm(g.transpose(1, 2), u).view(-1, d)  # (B * (1 + K), d)
+    step_u, step_v = step_u.reshape(-1, d), step_v.reshape(-1, d)
     if update_cap:  # count the logits whose gradient lands in each row
-        n_rows = tables.input_vectors.shape[0]
-        _cap_rows(step_u, contexts, weight.sum(2).reshape(-1), update_cap, n_rows)
-        _cap_rows(step_v, targets, weight.sum(1).reshape(-1), update_cap, n_rows)
+        _cap_rows(step_u, contexts, logits_u.reshape(-1), update_cap,
+                  tables.input_vectors.shape[0])
+        _cap_rows(step_v, targets, logits_v.reshape(-1), update_cap,
+                  tables.output_vectors.shape[0])
     tables.input_vectors.index_add_(0, contexts, step_u)
     tables.output_vectors.index_add_(0, targets, step_v)
-    return loss_sum, context_mask.sum()
+    return loss_sum, examples
 
 
 def _cap_rows(steps, rows, logits, cap: float, n_rows: int) -> None:

@@ -1,14 +1,15 @@
-"""The fused CPU trainer: the compiled op ``torch.ops.torch_w2v.sgns_train_chunk``.
+"""The fused CPU trainer: the compiled op ``torch.ops.torch_w2v.train_chunk``.
 
 It consumes chunks of encoded text and does everything else in C++ (``torch_w2v/csrc/
-sgns_cpu.cpp``), the way word2vec's threads do: ``workers`` threads of its own take pieces of
-the chunk from a shared counter, and each subsamples, draws windows and noise words, and trains
-one block per centre word in place (pWord2Vec / HogBatch: each touched row read once and
-written once, the block's update applied before the next block is scored, so no
-``update_cap`` is needed). A thread the OS deschedules delays only its piece, threads wait
-without spinning, and no process-wide thread setting is touched. Threads write shared rows
-without locks ("Hogwild", as word2vec and gensim do): with more than one the result varies at
-rounding level from run to run; with one it is bit-for-bit reproducible. Random draws follow
+train_cpu.cpp``), in every mode of :mod:`torch_w2v.modes`, the way word2vec's threads do:
+``workers`` threads of its own take pieces of the chunk from a shared counter, and each
+subsamples, draws windows and noise words, and trains one block per centre word in place
+(pWord2Vec / HogBatch: each touched row read once and written once, the block's update applied
+before the next block is scored, so no ``update_cap`` is needed). A thread the OS deschedules
+delays only its piece, threads wait without spinning, and no process-wide thread setting is
+touched. Threads write shared rows without locks ("Hogwild", as word2vec and gensim do): with
+more than one the result varies a little from run to run; with one it is bit-for-bit
+reproducible. Random draws follow
 from the chunk's seed and each token's position, so they do not depend on the thread count.
 
 The op is built on first use (:mod:`torch_w2v.ops`); where it cannot be, this backend is
@@ -21,6 +22,7 @@ import threading
 import torch
 
 from .. import ops
+from ..modes import Mode
 from ..params import resolve_workers
 from ..sampling import noise_sampler
 from .base import Backend
@@ -37,7 +39,7 @@ def _register_fake() -> None:
         if _fake_registered:
             return
 
-        @torch.library.register_fake("torch_w2v::sgns_train_chunk")
+        @torch.library.register_fake("torch_w2v::train_chunk")
         def _(input_vectors, output_vectors, ids, *args):
             return input_vectors.new_empty((2,), dtype=torch.float64)
 
@@ -66,14 +68,26 @@ class CpuFused(Backend):
         return 32_768
 
     def make_step(self, tables, params, distributions):
-        op = torch.ops.torch_w2v.sgns_train_chunk
+        op = torch.ops.torch_w2v.train_chunk
+        mode = Mode.from_params(params)
         input_vectors, output_vectors = tables.input_vectors, tables.output_vectors
         keep = torch.as_tensor(distributions.keep, dtype=torch.float32)
-        table_size = params["noise_table_size"] if params["noise_sampler"] == "table" else None
-        values, accept, alias = noise_sampler(distributions.noise, "cpu",
-                                              table_size).alias_form()
-        accept = accept.to(torch.float32)
-        settings = dict(window=params["window"], negative=params["negative"],
+        nothing = torch.zeros(0, dtype=torch.int64)
+        noise = (nothing, torch.zeros(0), nothing)
+        if mode.negative:
+            table_size = (params["noise_table_size"] if params["noise_sampler"] == "table"
+                          else None)
+            values, accept, alias = noise_sampler(distributions.noise, "cpu",
+                                                  table_size).alias_form()
+            noise = (values, accept.to(torch.float32), alias)
+        tree = distributions.tree
+        paths = (torch.zeros(0, 0, dtype=torch.int64), torch.zeros(0, 0, dtype=torch.int8),
+                 torch.zeros(0, dtype=torch.int64))
+        if mode.hs:
+            paths = (torch.from_numpy(tree.points), torch.from_numpy(tree.codes),
+                     torch.from_numpy(tree.lengths))
+        settings = dict(window=params["window"], negative=mode.negative, hs=mode.hs,
+                        cbow=not mode.skip_gram, cbow_mean=mode.cbow_mean,
                         shrink_windows=params["shrink_windows"],
                         subsample_slots=params["subsampling"] == "percentile",
                         full_windows_only=params["full_windows_only"],
@@ -81,7 +95,7 @@ class CpuFused(Backend):
 
         def step(chunk, lr_start, lr_end):
             totals = op(input_vectors, output_vectors, torch.from_numpy(chunk.ids),
-                        torch.from_numpy(chunk.sentence), keep, values, accept, alias,
+                        torch.from_numpy(chunk.sentence), keep, *noise, *paths,
                         seed=chunk.seed, lr_start=lr_start, lr_end=lr_end, **settings)
             return totals[0], totals[1].long()
 

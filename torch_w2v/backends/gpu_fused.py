@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from ..modes import Mode
 from .base import Backend
 
 __all__ = ["GpuFused"]
@@ -40,8 +41,9 @@ class GpuFused(Backend):
         return max(8_192, min(1 << 19, corpus_words // 8))
 
     def make_step(self, tables, params, distributions):
-        from .triton_kernel import sgns_blocks
+        from .triton_kernel import train_blocks
 
+        mode = Mode.from_params(params)
         input_vectors, output_vectors = tables.input_vectors, tables.output_vectors
-        return lambda batch, lr_start, lr_end: sgns_blocks(input_vectors, output_vectors,
-                                                           batch, lr_start)
+        return lambda batch, lr_start, lr_end: train_blocks(input_vectors, output_vectors,
+                                                            batch, lr_start, mode)

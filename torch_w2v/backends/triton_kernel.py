@@ -1,9 +1,10 @@
-"""The fused GPU step as a Triton kernel: one program per block, scored and updated in place.
+"""The fused GPU step as Triton kernels: one program per block, scored and updated in place.
 
-A block is one centre word's context words (input vectors ``U``) against its targets (output
-vectors ``V``: the centre, label 1, then noise words, label 0), as in
+A block is one centre word's context words (input vectors ``U``) and its targets (output
+vectors ``V``, each with a label: the centre and noise words, or Huffman path nodes), as in
 :class:`torch_w2v.sampling.Batch`. Each program loads its block's rows, scores the ``C x T``
-logits, and adds its SGD step to the rows with atomic adds, from the values it read: the step of
+logits (skip-gram) or its hidden vector's ``T`` logits (CBOW), and adds its SGD step to the rows
+with atomic adds, from the values it read: the step of
 the batched step for one block, applied as soon as the block is scored. Programs run
 concurrently without locks (Hogwild, as the CPU op's threads do), so a block sees the updates of
 the blocks that finished before it, not those of a whole batch. The loss of a logit ``s`` is
@@ -22,13 +23,15 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["sgns_blocks"]
+from ..modes import DEFAULT_MODE
+
+__all__ = ["train_blocks"]
 
 
 @triton.jit
-def _sgns_block_kernel(U, V, contexts, context_mask, targets, target_mask, losses, lr, D,
-                       C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr, TP: tl.constexpr,
-                       BLOCK_D: tl.constexpr):
+def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels, losses, lr,
+                      D, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr, TP: tl.constexpr,
+                      BLOCK_D: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     ci = tl.arange(0, CP)
     ti = tl.arange(0, TP)
@@ -36,6 +39,7 @@ def _sgns_block_kernel(U, V, contexts, context_mask, targets, target_mask, losse
     ctx_ok = tl.load(context_mask + b * C + ci, mask=ci < C, other=0) != 0
     tgt = tl.load(targets + b * T + ti, mask=ti < T, other=0)
     tgt_ok = tl.load(target_mask + b * T + ti, mask=ti < T, other=0) != 0
+    label = tl.load(labels + b * T + ti, mask=ti < T, other=0.0)[None, :]
     u_rows = U + ctx[:, None] * D
     v_rows = V + tgt[:, None] * D
     # pass 1: the C x T logits
@@ -47,7 +51,6 @@ def _sgns_block_kernel(U, V, contexts, context_mask, targets, target_mask, losse
         v = tl.load(v_rows + di[None, :], mask=tgt_ok[:, None] & d_ok[None, :], other=0.0)
         s += tl.sum(u[:, None, :] * v[None, :, :], axis=2)
     weight = (ctx_ok[:, None] & tgt_ok[None, :]).to(tl.float32)
-    label = (ti == 0).to(tl.float32)[None, :]
     z = tl.exp(-tl.abs(s))
     f = tl.where(s >= 0, 1.0 / (1.0 + z), z / (1.0 + z))  # sigmoid(s), without overflow
     loss = weight * (tl.log(1.0 + z) + tl.maximum(s, 0.0) - label * s)
@@ -67,16 +70,66 @@ def _sgns_block_kernel(U, V, contexts, context_mask, targets, target_mask, losse
         tl.atomic_add(v_rows + di[None, :], step_v, mask=v_mask)
 
 
-def sgns_blocks(input_vectors: torch.Tensor, output_vectors: torch.Tensor, batch, lr: float):
-    """Train every block of ``batch`` into the tables, in place; returns ``(loss_sum, pairs)``
-    as 0-d tensors on the tables' device (no host sync).
+@triton.jit
+def _cbow_kernel(U, V, contexts, context_mask, targets, target_mask, labels, losses, lr, D,
+                 MEAN: tl.constexpr, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr,
+                 TP: tl.constexpr, BLOCK_D: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    ci = tl.arange(0, CP)
+    ti = tl.arange(0, TP)
+    ctx = tl.load(contexts + b * C + ci, mask=ci < C, other=0)
+    ctx_ok = tl.load(context_mask + b * C + ci, mask=ci < C, other=0) != 0
+    tgt = tl.load(targets + b * T + ti, mask=ti < T, other=0)
+    tgt_ok = tl.load(target_mask + b * T + ti, mask=ti < T, other=0) != 0
+    label = tl.load(labels + b * T + ti, mask=ti < T, other=0.0)
+    count = tl.sum(ctx_ok.to(tl.float32), axis=0)
+    scale = 1.0 / tl.maximum(count, 1.0) if MEAN else 1.0  # hidden = mean (or sum) of contexts
+    u_rows = U + ctx[:, None] * D
+    v_rows = V + tgt[:, None] * D
+    # pass 1: the T logits of the hidden vector
+    s = tl.full((TP,), 0.0, tl.float32)
+    for d0 in range(0, D, BLOCK_D):
+        di = d0 + tl.arange(0, BLOCK_D)
+        d_ok = di < D
+        u = tl.load(u_rows + di[None, :], mask=ctx_ok[:, None] & d_ok[None, :], other=0.0)
+        v = tl.load(v_rows + di[None, :], mask=tgt_ok[:, None] & d_ok[None, :], other=0.0)
+        hidden = tl.sum(u, axis=0) * scale
+        s += tl.sum(v * hidden[None, :], axis=1)
+    weight = tgt_ok.to(tl.float32) * (count > 0).to(tl.float32)
+    z = tl.exp(-tl.abs(s))
+    f = tl.where(s >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
+    tl.store(losses + b, tl.sum(weight * (tl.log(1.0 + z) + tl.maximum(s, 0.0) - label * s),
+                                axis=0))
+    g = weight * (label - f) * lr
+    # pass 2: targets move along the hidden vector; every context word gets the error
+    # (divided over a summed window's words, as gensim does)
+    error_scale = 1.0 if MEAN else 1.0 / tl.maximum(count, 1.0)
+    for d0 in range(0, D, BLOCK_D):
+        di = d0 + tl.arange(0, BLOCK_D)
+        d_ok = di < D
+        u_mask = ctx_ok[:, None] & d_ok[None, :]
+        v_mask = tgt_ok[:, None] & d_ok[None, :]
+        u = tl.load(u_rows + di[None, :], mask=u_mask, other=0.0)
+        v = tl.load(v_rows + di[None, :], mask=v_mask, other=0.0)
+        hidden = tl.sum(u, axis=0) * scale
+        error = tl.sum(g[:, None] * v, axis=0) * error_scale
+        tl.atomic_add(v_rows + di[None, :], g[:, None] * hidden[None, :], mask=v_mask)
+        tl.atomic_add(u_rows + di[None, :], tl.zeros_like(u) + error[None, :], mask=u_mask)
+
+
+def train_blocks(input_vectors: torch.Tensor, output_vectors: torch.Tensor, batch, lr: float,
+                 mode=DEFAULT_MODE):
+    """Train every block of ``batch`` into the tables, in place; returns ``(loss_sum,
+    examples)`` as 0-d tensors on the tables' device (no host sync).
 
     Parameters
     ----------
-    input_vectors, output_vectors : Tensor of shape (V, D), float32, contiguous
+    input_vectors, output_vectors : Tensor, float32, contiguous
     batch : torch_w2v.sampling.Batch
         ``contexts`` (B, C) and ``targets`` (B, T) on the tables' device.
     lr : float
+    mode : torch_w2v.modes.Mode
+        Skip-gram or CBOW (the targets and labels carry the rest).
     """
     if input_vectors.dtype != torch.float32 or output_vectors.dtype != torch.float32:
         raise TypeError("the fused GPU step trains float32 tables")
@@ -85,14 +138,20 @@ def sgns_blocks(input_vectors: torch.Tensor, output_vectors: torch.Tensor, batch
     contexts, targets = batch.contexts.contiguous(), batch.targets.contiguous()
     context_mask = batch.context_mask.contiguous()
     target_mask = batch.target_mask.contiguous()
+    labels = batch.label_matrix().to(torch.float32).contiguous()
     blocks, width = contexts.shape
     n_targets = targets.shape[1]
     losses = torch.zeros(blocks, dtype=torch.float32, device=input_vectors.device)
     if blocks:
         dim = input_vectors.shape[1]
-        _sgns_block_kernel[(blocks,)](
-            input_vectors, output_vectors, contexts, context_mask, targets, target_mask,
-            losses, float(lr), dim, C=width, T=n_targets, CP=triton.next_power_of_2(width),
-            TP=triton.next_power_of_2(n_targets),
-            BLOCK_D=min(64, triton.next_power_of_2(dim)))
-    return losses.sum(dtype=torch.float64), context_mask.sum()
+        args = (input_vectors, output_vectors, contexts, context_mask, targets, target_mask,
+                labels, losses, float(lr), dim)
+        sizes = dict(C=width, T=n_targets, CP=triton.next_power_of_2(width),
+                     TP=triton.next_power_of_2(n_targets),
+                     BLOCK_D=min(64, triton.next_power_of_2(dim)))
+        if mode.skip_gram:
+            _skip_gram_kernel[(blocks,)](*args, **sizes)
+        else:
+            _cbow_kernel[(blocks,)](*args, MEAN=mode.cbow_mean, **sizes)
+    examples = context_mask.sum() if mode.skip_gram else context_mask.any(1).sum()
+    return losses.sum(dtype=torch.float64), examples

@@ -1,4 +1,5 @@
-// torch_w2v::sgns_train_chunk, the fused CPU trainer of skip-gram with negative sampling.
+// torch_w2v::train_chunk, the fused CPU trainer of word2vec: skip-gram or CBOW, with negative
+// sampling, hierarchical softmax or both (torch_w2v/modes.py).
 //
 // It trains one chunk of encoded text the way word2vec's threads do: `threads` workers (this
 // call's own, sized per call: no process-wide setting) take pieces of the chunk, in a shuffled
@@ -61,7 +62,12 @@ struct Config {
   const float* noise_accept;
   const int64_t* noise_alias;
   int64_t noise_size;
+  const int64_t* hs_points;  // (V, depth) inner nodes of each word's path, root first
+  const int8_t* hs_codes;    // (V, depth) the branch taken at each
+  const int64_t* hs_lengths;
+  int64_t depth, hs_offset;
   int64_t window, negative, d;
+  bool hs, cbow, cbow_mean;
   bool shrink_windows, subsample_slots, full_windows_only;
   uint64_t seed;
   float lr_start, lr_end;
@@ -81,31 +87,30 @@ struct alignas(64) Totals {  // one cache line per worker
   double pairs = 0.0;
 };
 
-// One worker's scratch space for a block of at most 2 * window contexts.
+// One worker's scratch space for a block of at most 2 * window contexts and `targets` targets.
 struct Block {
   std::vector<int64_t> ctx, tgt, kept_pos;
   std::vector<char> tgt_ok;
-  std::vector<float> g, weight, label, step_u;
-  Block(int64_t window, int64_t negative, int64_t d)
-      : ctx(2 * window), tgt(1 + negative), tgt_ok(1 + negative),
-        g(2 * window * (1 + negative)), weight(g.size()), label(g.size(), 0.f),
-        step_u(2 * window * d) {
-    for (int64_t i = 0; i < 2 * window; ++i) label[i * (1 + negative)] = 1.f;  // the centre
-  }
+  std::vector<float> tgt_label, g, weight, label, step_u, hidden, error;
+  Block(int64_t window, int64_t targets, int64_t d)
+      : ctx(2 * window), tgt(targets), tgt_ok(targets), tgt_label(targets),
+        g(2 * window * targets), weight(g.size()), label(g.size()), step_u(2 * window * d),
+        hidden(d), error(d) {}
 };
 
-// Score the block's C contexts against its T targets and apply the SGD step in place; returns
-// the loss before the update.
-double train_block(const Config& c, Block& b, int64_t C, float lr) {
-  const int64_t T = 1 + c.negative, d = c.d;
+// Skip-gram: score the block's C contexts against its T targets and apply the SGD step in
+// place; returns the loss before the update.
+double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr) {
+  const int64_t d = c.d;
   float* g = b.g.data();
-  const float* label = b.label.data();
+  float* label = b.label.data();
   float* weight = b.weight.data();
   for (int64_t i = 0; i < C; ++i) {
     const float* u = c.U + b.ctx[i] * d;
     for (int64_t k = 0; k < T; ++k) {
       float s = 0.f;
       weight[i * T + k] = b.tgt_ok[k] ? 1.f : 0.f;
+      label[i * T + k] = b.tgt_label[k];
       if (b.tgt_ok[k]) {
         const float* v = c.V + b.tgt[k] * d;
         #pragma omp simd reduction(+:s)
@@ -159,17 +164,96 @@ double train_block(const Config& c, Block& b, int64_t C, float lr) {
   return loss;
 }
 
-// The centre's targets: itself, then `negative` noise words (one equal to it is skipped).
-void draw_targets(const Config& c, Block& b, int64_t centre, Stream& rng) {
-  b.tgt[0] = centre;
-  b.tgt_ok[0] = 1;
-  for (int64_t k = 1; k <= c.negative; ++k) {
-    const int64_t slot = rng.below(c.noise_size);
-    const int64_t word = rng.uniform() < c.noise_accept[slot] ? c.noise_values[slot]
-                                                               : c.noise_alias[slot];
-    b.tgt[k] = word;
-    b.tgt_ok[k] = word != centre;
+// CBOW: score the hidden vector (mean or sum of the C contexts) against the T targets, move the
+// targets along it, and hand the error to every context word; returns the loss.
+double train_block_cbow(const Config& c, Block& b, int64_t C, int64_t T, float lr) {
+  const int64_t d = c.d;
+  float* h = b.hidden.data();
+  float* err = b.error.data();
+  for (int64_t j = 0; j < d; ++j) h[j] = 0.f;
+  for (int64_t i = 0; i < C; ++i) {
+    const float* u = c.U + b.ctx[i] * d;
+    #pragma omp simd
+    for (int64_t j = 0; j < d; ++j) h[j] += u[j];
   }
+  if (c.cbow_mean) {
+    const float inv = 1.f / static_cast<float>(C);
+    for (int64_t j = 0; j < d; ++j) h[j] *= inv;
+  }
+  float loss = 0.f;
+  for (int64_t j = 0; j < d; ++j) err[j] = 0.f;
+  float* g = b.g.data();
+  for (int64_t k = 0; k < T; ++k) {
+    g[k] = 0.f;
+    if (!b.tgt_ok[k]) continue;
+    const float* v = c.V + b.tgt[k] * d;
+    float s = 0.f;
+    #pragma omp simd reduction(+:s)
+    for (int64_t j = 0; j < d; ++j) s += h[j] * v[j];
+    const float z = std::exp(-std::fabs(s));
+    const float f = s >= 0.f ? 1.f / (1.f + z) : z / (1.f + z);
+    loss += std::log(1.f + z) + std::max(s, 0.f) - b.tgt_label[k] * s;
+    g[k] = (b.tgt_label[k] - f) * lr;
+    #pragma omp simd
+    for (int64_t j = 0; j < d; ++j) err[j] += g[k] * v[j];  // from the targets before they move
+  }
+  for (int64_t k = 0; k < T; ++k) {
+    if (g[k] == 0.f) continue;
+    float* v = c.V + b.tgt[k] * d;
+    #pragma omp simd
+    for (int64_t j = 0; j < d; ++j) v[j] += g[k] * h[j];
+  }
+  if (!c.cbow_mean) {  // gensim: a summed window's error is spread over its words
+    const float inv = 1.f / static_cast<float>(C);
+    for (int64_t j = 0; j < d; ++j) err[j] *= inv;
+  }
+  for (int64_t i = 0; i < C; ++i) {
+    float* u = c.U + b.ctx[i] * d;
+    #pragma omp simd
+    for (int64_t j = 0; j < d; ++j) u[j] += err[j];
+  }
+  return loss;
+}
+
+// The centre's targets: itself and `negative` noise words (one equal to it is skipped), then
+// its Huffman path; returns their number.
+int64_t draw_targets(const Config& c, Block& b, int64_t centre, Stream& rng) {
+  int64_t T = 0;
+  if (c.negative > 0) {
+    b.tgt[T] = centre;
+    b.tgt_ok[T] = 1;
+    b.tgt_label[T++] = 1.f;
+    for (int64_t k = 0; k < c.negative; ++k) {
+      const int64_t slot = rng.below(c.noise_size);
+      const int64_t word = rng.uniform() < c.noise_accept[slot] ? c.noise_values[slot]
+                                                                 : c.noise_alias[slot];
+      b.tgt[T] = word;
+      b.tgt_ok[T] = word != centre;
+      b.tgt_label[T++] = 0.f;
+    }
+  }
+  if (c.hs) {
+    const int64_t* points = c.hs_points + centre * c.depth;
+    const int8_t* codes = c.hs_codes + centre * c.depth;
+    for (int64_t j = 0; j < c.hs_lengths[centre]; ++j) {
+      b.tgt[T] = c.hs_offset + points[j];
+      b.tgt_ok[T] = 1;
+      b.tgt_label[T++] = 1.f - static_cast<float>(codes[j]);
+    }
+  }
+  return T;
+}
+
+// Train one centre's block; returns its examples (context words for skip-gram, 1 for CBOW).
+double train_centre(const Config& c, Block& b, int64_t C, int64_t centre, Stream& rng,
+                    float lr, Totals& t) {
+  const int64_t T = draw_targets(c, b, centre, rng);
+  if (c.cbow) {
+    t.loss += train_block_cbow(c, b, C, T, lr);
+    return 1.0;
+  }
+  t.loss += train_block_sg(c, b, C, T, lr);
+  return static_cast<double>(C);
 }
 
 float learning_rate(const Config& c, int64_t pos) {
@@ -213,10 +297,7 @@ void train_piece_dropping(const Config& c, int64_t begin, int64_t end, Block& b,
       b.ctx[C++] = c.ids[kept_pos[j]];
     }
     if (C == 0 || (c.full_windows_only && C < 2 * reach)) continue;
-    const int64_t centre = c.ids[pos];
-    draw_targets(c, b, centre, rng);
-    t.loss += train_block(c, b, C, learning_rate(c, pos));
-    t.pairs += C;
+    t.pairs += train_centre(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
   }
 }
 
@@ -237,10 +318,7 @@ void train_piece_slots(const Config& c, int64_t begin, int64_t end, Block& b, To
     const bool window_ok = c.full_windows_only ? in_window == 2 * reach : in_window > 0;
     const bool centre_kept = rng.uniform() < c.keep[c.ids[pos]];
     if (!window_ok || !centre_kept || C == 0) continue;
-    const int64_t centre = c.ids[pos];
-    draw_targets(c, b, centre, rng);
-    t.loss += train_block(c, b, C, learning_rate(c, pos));
-    t.pairs += C;
+    t.pairs += train_centre(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
   }
 }
 
@@ -253,27 +331,29 @@ void check_ids(const Id* p, int64_t n, int64_t rows, const char* name) {
     bad |= static_cast<uint64_t>(static_cast<int64_t>(p[i])) >= static_cast<uint64_t>(rows);
   if (!bad) return;
   for (int64_t i = 0; i < n; ++i) {
-    TORCH_CHECK(p[i] >= 0 && p[i] < rows, "sgns_train_chunk: ", name, " holds word id ", p[i],
+    TORCH_CHECK(p[i] >= 0 && p[i] < rows, "train_chunk: ", name, " holds word id ", p[i],
                 " at position ", i, ", outside the tables' ", rows, " rows");
   }
 }
 
 void check_tensor(const at::Tensor& t, at::ScalarType type, const char* name) {
-  TORCH_CHECK(t.device().is_cpu(), "sgns_train_chunk runs on CPU tensors, but ", name,
+  TORCH_CHECK(t.device().is_cpu(), "train_chunk runs on CPU tensors, but ", name,
               " is on ", t.device());
-  TORCH_CHECK(t.scalar_type() == type, "sgns_train_chunk: ", name, " must be ", type, ", got ",
+  TORCH_CHECK(t.scalar_type() == type, "train_chunk: ", name, " must be ", type, ", got ",
               t.scalar_type());
-  TORCH_CHECK(t.is_contiguous(), "sgns_train_chunk: ", name, " must be contiguous");
+  TORCH_CHECK(t.is_contiguous(), "train_chunk: ", name, " must be contiguous");
 }
 
 }  // namespace
 
-at::Tensor sgns_train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& ids,
-                            const at::Tensor& sentence, const at::Tensor& keep_prob,
-                            const at::Tensor& noise_values, const at::Tensor& noise_accept,
-                            const at::Tensor& noise_alias, int64_t window, int64_t negative,
-                            bool shrink_windows, bool subsample_slots, bool full_windows_only,
-                            int64_t seed, double lr_start, double lr_end, int64_t threads) {
+at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& ids,
+                       const at::Tensor& sentence, const at::Tensor& keep_prob,
+                       const at::Tensor& noise_values, const at::Tensor& noise_accept,
+                       const at::Tensor& noise_alias, const at::Tensor& hs_points,
+                       const at::Tensor& hs_codes, const at::Tensor& hs_lengths, int64_t window,
+                       int64_t negative, bool hs, bool cbow, bool cbow_mean, bool shrink_windows,
+                       bool subsample_slots, bool full_windows_only, int64_t seed,
+                       double lr_start, double lr_end, int64_t threads) {
   check_tensor(in_w, at::kFloat, "input_vectors");
   check_tensor(out_w, at::kFloat, "output_vectors");
   check_tensor(ids, at::kInt, "ids");
@@ -282,33 +362,58 @@ at::Tensor sgns_train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tenso
   check_tensor(noise_values, at::kLong, "noise_values");
   check_tensor(noise_accept, at::kFloat, "noise_accept");
   check_tensor(noise_alias, at::kLong, "noise_alias");
-  TORCH_CHECK(in_w.dim() == 2 && out_w.sizes() == in_w.sizes(),
-              "sgns_train_chunk: the tables must be two matrices of one shape, got ",
-              in_w.sizes(), " and ", out_w.sizes());
+  check_tensor(hs_points, at::kLong, "hs_points");
+  check_tensor(hs_codes, at::kChar, "hs_codes");
+  check_tensor(hs_lengths, at::kLong, "hs_lengths");
+  TORCH_CHECK(window >= 1 && negative >= 0 && threads >= 1 && (negative > 0 || hs),
+              "train_chunk: window and threads must be >= 1, negative >= 0, and negative > 0 "
+              "or hs");
+  TORCH_CHECK(in_w.dim() == 2 && out_w.dim() == 2 && out_w.size(1) == in_w.size(1),
+              "train_chunk: the tables must be two matrices of one width, got ", in_w.sizes(),
+              " and ", out_w.sizes());
   const int64_t rows = in_w.size(0);
+  const int64_t hs_offset = negative > 0 ? rows : 0;
+  const int64_t out_rows = hs_offset + (hs ? std::max<int64_t>(rows - 1, 0) : 0);
+  TORCH_CHECK(out_w.size(0) == out_rows, "train_chunk: the output table must have ", out_rows,
+              " rows (", negative > 0 ? "one per word" : "", negative > 0 && hs ? ", then " : "",
+              hs ? "one per Huffman inner node" : "", "), got ", out_w.size(0));
   TORCH_CHECK(ids.dim() == 1 && sentence.sizes() == ids.sizes(),
-              "sgns_train_chunk: ids and sentence must be 1-D and of one length, got ",
+              "train_chunk: ids and sentence must be 1-D and of one length, got ",
               ids.sizes(), " and ", sentence.sizes());
   TORCH_CHECK(keep_prob.dim() == 1 && keep_prob.size(0) == rows,
-              "sgns_train_chunk: keep_prob must hold one probability per table row");
-  TORCH_CHECK(noise_values.dim() == 1 && noise_values.size(0) > 0 &&
-                  noise_accept.sizes() == noise_values.sizes() &&
-                  noise_alias.sizes() == noise_values.sizes(),
-              "sgns_train_chunk: the noise tables must be three non-empty 1-D tensors of one "
+              "train_chunk: keep_prob must hold one probability per table row");
+  TORCH_CHECK(negative == 0 || (noise_values.dim() == 1 && noise_values.size(0) > 0 &&
+                                noise_accept.sizes() == noise_values.sizes() &&
+                                noise_alias.sizes() == noise_values.sizes()),
+              "train_chunk: the noise tables must be three non-empty 1-D tensors of one "
               "length");
-  TORCH_CHECK(window >= 1 && negative >= 0 && threads >= 1,
-              "sgns_train_chunk: window and threads must be >= 1 and negative >= 0");
+  const int64_t depth = hs && hs_points.dim() == 2 ? hs_points.size(1) : 0;
+  TORCH_CHECK(!hs || (hs_points.dim() == 2 && hs_points.size(0) == rows &&
+                      hs_codes.sizes() == hs_points.sizes() && hs_lengths.dim() == 1 &&
+                      hs_lengths.size(0) == rows),
+              "train_chunk: hs_points and hs_codes must be (words, depth) and hs_lengths "
+              "(words,)");
   const int64_t n = ids.numel();
   check_ids(ids.data_ptr<int32_t>(), n, rows, "ids");
-  check_ids(noise_values.data_ptr<int64_t>(), noise_values.numel(), rows, "noise_values");
-  check_ids(noise_alias.data_ptr<int64_t>(), noise_alias.numel(), rows, "noise_alias");
+  if (negative > 0) {
+    check_ids(noise_values.data_ptr<int64_t>(), noise_values.numel(), rows, "noise_values");
+    check_ids(noise_alias.data_ptr<int64_t>(), noise_alias.numel(), rows, "noise_alias");
+  }
+  if (hs) {
+    check_ids(hs_points.data_ptr<int64_t>(), hs_points.numel(), std::max<int64_t>(rows - 1, 1),
+              "hs_points");
+    check_ids(hs_lengths.data_ptr<int64_t>(), rows, depth + 1, "hs_lengths");
+  }
 
   Config c{ids.data_ptr<int32_t>(), sentence.data_ptr<int64_t>(), n,
            keep_prob.data_ptr<float>(), noise_values.data_ptr<int64_t>(),
            noise_accept.data_ptr<float>(), noise_alias.data_ptr<int64_t>(), noise_values.numel(),
-           window, negative, in_w.size(1), shrink_windows, subsample_slots, full_windows_only,
+           hs_points.data_ptr<int64_t>(), hs_codes.data_ptr<int8_t>(),
+           hs_lengths.data_ptr<int64_t>(), depth, hs_offset, window, negative, in_w.size(1), hs,
+           cbow, cbow_mean, shrink_windows, subsample_slots, full_windows_only,
            mix(static_cast<uint64_t>(seed)), static_cast<float>(lr_start),
            static_cast<float>(lr_end), in_w.data_ptr<float>(), out_w.data_ptr<float>()};
+  const int64_t max_targets = (negative > 0 ? 1 + negative : 0) + depth;
   const int64_t pieces = (n + kPieceTokens - 1) / kPieceTokens;
   // The pieces are trained in a shuffled order: strictly in corpus order, a word's updates come
   // in runs from neighbouring text, and WordSim353 fell by 0.01-0.04 on two corpora (measured;
@@ -323,7 +428,7 @@ at::Tensor sgns_train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tenso
   std::mutex failure_lock;
   auto work = [&](int64_t worker) {
     try {
-      Block block(window, negative, c.d);
+      Block block(window, std::max<int64_t>(max_targets, 1), c.d);
       Totals& t = totals[worker];
       for (int64_t p = next++; p < pieces; p = next++) {
         const int64_t begin = order[p] * kPieceTokens, end = std::min(n, begin + kPieceTokens);
@@ -358,13 +463,14 @@ at::Tensor sgns_train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tenso
 
 TORCH_LIBRARY(torch_w2v, m) {
   m.def(
-      "sgns_train_chunk(Tensor(a!) input_vectors, Tensor(b!) output_vectors, Tensor ids, "
+      "train_chunk(Tensor(a!) input_vectors, Tensor(b!) output_vectors, Tensor ids, "
       "Tensor sentence, Tensor keep_prob, Tensor noise_values, Tensor noise_accept, "
-      "Tensor noise_alias, int window, int negative, bool shrink_windows, "
+      "Tensor noise_alias, Tensor hs_points, Tensor hs_codes, Tensor hs_lengths, int window, "
+      "int negative, bool hs, bool cbow, bool cbow_mean, bool shrink_windows, "
       "bool subsample_slots, bool full_windows_only, int seed, float lr_start, float lr_end, "
       "int threads) -> Tensor");
 }
 
-TORCH_LIBRARY_IMPL(torch_w2v, CPU, m) { m.impl("sgns_train_chunk", &sgns_train_chunk); }
+TORCH_LIBRARY_IMPL(torch_w2v, CPU, m) { m.impl("train_chunk", &train_chunk); }
 
 }  // namespace torch_w2v
