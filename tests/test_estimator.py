@@ -269,3 +269,17 @@ def test_fused_step_on_cuda_is_refused_clearly():
     else:
         with pytest.raises(ValueError, match="CUDA is not available"):
             TorchWord2Vec(**{**FAST, "device": "cuda"}).fit([["a", "b"]] * 3)
+
+
+@pytest.mark.parametrize("step", ["fused", "batched"])
+def test_effective_words_count_what_subsampling_kept(corpus, step):
+    from torch_w2v.vocab import keep_probabilities
+
+    exact = TorchWord2Vec(**{**FAST, "sample": 0, "step": step}).fit(corpus)
+    in_vocab = int(exact.vocab_.counts.sum())
+    assert [h["effective_words"] for h in exact.history_] == [in_vocab] * 3
+    sampled = TorchWord2Vec(**{**FAST, "sample": 1e-3, "step": step}).fit(corpus)
+    expected = float((sampled.vocab_.counts * keep_probabilities(sampled.vocab_.counts,
+                                                                1e-3)).sum())
+    for h in sampled.history_:
+        assert h["effective_words"] == pytest.approx(expected, rel=0.03)

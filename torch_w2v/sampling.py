@@ -79,6 +79,9 @@ class Batch:
         checkpoint taken here resumes exactly.
     labels : FloatTensor, shape (B, T), optional
         Each target's label; None: negative sampling's, 1 for column 0 and 0 for the rest.
+    effective_words : int or Tensor
+        In-vocabulary words of the chunk that subsampling kept (on its first batch; 0 on the
+        others), as gensim counts "effective words".
     """
 
     contexts: torch.Tensor
@@ -88,6 +91,7 @@ class Batch:
     raw_words: int
     chunk_end: bool = False
     labels: torch.Tensor | None = None
+    effective_words: int | torch.Tensor = 0
 
     def label_matrix(self) -> torch.Tensor:
         """``labels``, or negative sampling's (1 for column 0, 0 for the rest) if None."""
@@ -354,6 +358,7 @@ class BatchSampler:
         if not self.subsample_independently:
             ids, sentence = subsample(ids, sentence, self.keep_prob, self.generator)
         n = ids.shape[0]
+        effective = n  # the percentile rule keeps centres one by one: counted below
         if self.shrink_windows and self.window > 1:
             reach = torch.randint(1, self.window + 1, (n,), generator=self.generator,
                                   device=self.device)
@@ -368,7 +373,9 @@ class BatchSampler:
             keep = mask.all(1) if self.full_windows_only else mask.any(1)
             if self.subsample_independently:
                 mask &= keep_draw(contexts, self.keep_prob, self.generator)
-                keep &= keep_draw(ids[centres], self.keep_prob, self.generator) & mask.any(1)
+                centre_kept = keep_draw(ids[centres], self.keep_prob, self.generator)
+                effective -= (~centre_kept).sum()
+                keep &= centre_kept & mask.any(1)
             centres, contexts, mask = centres[keep], contexts[keep], mask[keep]
             step = max(1, self.batch_size // (2 * r))
             size = centres.shape[0]
@@ -379,7 +386,8 @@ class BatchSampler:
         total = sum(piece[1].shape[0] for piece in pieces)
         if not total:  # an empty chunk still reports its words to the schedule
             empty = torch.empty((0, 1), dtype=torch.int64, device=self.device)
-            yield Batch(empty, empty.bool(), empty, empty.bool(), raw_words, chunk_end=True)
+            yield Batch(empty, empty.bool(), empty, empty.bool(), raw_words, chunk_end=True,
+                        effective_words=effective)
             return
         done = 0
         for index, (_, centres, contexts, mask) in enumerate(pieces):
@@ -387,7 +395,8 @@ class BatchSampler:
             words = (raw_words * (done + centres.shape[0])) // total - (raw_words * done) // total
             done += centres.shape[0]
             yield Batch(contexts, mask, targets, target_mask, words,
-                        chunk_end=index == len(pieces) - 1, labels=labels)
+                        chunk_end=index == len(pieces) - 1, labels=labels,
+                        effective_words=effective if index == 0 else 0)
 
     def _targets(self, centre_ids):
         """Targets, mask and labels of the centres' blocks: the centre and noise words, then

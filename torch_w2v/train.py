@@ -54,6 +54,7 @@ class Position:
     epoch_words: int = 0
     epoch_loss: float = 0.0
     epoch_pairs: int = 0
+    epoch_effective: int = 0
     epoch_seconds: float = 0.0
     history: list = field(default_factory=list)
 
@@ -71,7 +72,7 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
         an epoch, each with ``raw_words`` and ``chunk_end``.
     corpus : torch_w2v.corpus.EncodedCorpus or torch_w2v.streaming.StreamingCorpus
     step : callable
-        ``step(item, lr_start, lr_end) -> (loss_sum, pairs)``
+        ``step(item, lr_start, lr_end) -> (loss_sum, examples, effective_words)``
         (:meth:`torch_w2v.backends.Backend.make_step`).
     epochs : int
     alpha, min_alpha : float
@@ -92,8 +93,10 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
     Returns
     -------
     history : list of dict
-        One entry per epoch: ``epoch``, ``loss`` (mean SGNS loss per pair), ``pairs``, ``words``
-        (raw words), ``seconds``, ``words_per_sec``, ``lr`` (at the epoch's end).
+        One entry per epoch: ``epoch``, ``loss`` (mean loss per example), ``pairs`` (examples:
+        (context, centre) pairs for skip-gram, windows for CBOW), ``words`` (raw words),
+        ``effective_words`` (in-vocabulary words that subsampling kept, as gensim counts
+        them), ``seconds``, ``words_per_sec``, ``lr`` (at the epoch's end).
     """
     pos = position or Position()
     total_words = corpus.raw_words * epochs
@@ -112,14 +115,16 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
                     cb.on_epoch_begin(run, epoch)
             loss_sum = torch.tensor(pos.epoch_loss, dtype=torch.float64, device=device)
             pairs = torch.tensor(pos.epoch_pairs, dtype=torch.int64, device=device)
+            effective = torch.tensor(pos.epoch_effective, dtype=torch.int64, device=device)
             start = last_refresh = time.perf_counter() - pos.epoch_seconds
             for batch in feed.epoch(corpus, skip_chunks=pos.chunks_done, epoch=epoch):
                 lr = linear_lr(alpha, min_alpha, pos.words_done / total_words)
                 lr_end = linear_lr(alpha, min_alpha,
                                    (pos.words_done + batch.raw_words) / total_words)
-                batch_loss, batch_pairs = step(batch, lr, lr_end)
+                batch_loss, batch_pairs, batch_effective = step(batch, lr, lr_end)
                 loss_sum += batch_loss
                 pairs += batch_pairs
+                effective += batch_effective
                 pos.words_done += batch.raw_words
                 pos.epoch_words += batch.raw_words
                 if progress:
@@ -134,6 +139,7 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
                     if checkpoint is not None and next_checkpoint is not None \
                             and pos.words_done >= next_checkpoint:
                         pos.epoch_loss, pos.epoch_pairs = loss_sum.item(), int(pairs.item())
+                        pos.epoch_effective = int(effective.item())
                         pos.epoch_seconds = time.perf_counter() - start
                         checkpoint(pos)
                         next_checkpoint = _next_multiple(pos.words_done, checkpoint_every)
@@ -142,11 +148,13 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
             loss = loss_sum.item() / max(n_pairs, 1)
             _check_finite(loss, epoch, lr)
             logs = {"epoch": epoch, "loss": loss, "pairs": n_pairs, "words": pos.epoch_words,
+                    "effective_words": int(effective.item()),
                     "seconds": seconds, "words_per_sec": pos.epoch_words / max(seconds, 1e-9),
                     "lr": lr}
             pos.history.append(logs)
             pos.epoch, pos.chunks_done, pos.epoch_words = epoch + 1, 0, 0
             pos.epoch_loss, pos.epoch_pairs, pos.epoch_seconds = 0.0, 0, 0.0
+            pos.epoch_effective = 0
             if checkpoint is not None:
                 checkpoint(pos)
             logger.info("epoch %d/%d: loss %.4f, %d words, %.0f words/s, lr %.6f",

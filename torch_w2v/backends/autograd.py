@@ -39,6 +39,6 @@ class Autograd(Backend):
                                               max_norm=max_norm, sparse=sparse)
             (total / examples.clamp(min=1)).backward()  # Adam's step: the mean's gradient
             optimizer.step()
-            return total.detach().double(), examples
+            return total.detach().double(), examples, batch.effective_words
 
         return step

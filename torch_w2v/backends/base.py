@@ -6,7 +6,7 @@ at all (a compiled op may not build), what it consumes, its default batch size, 
 step function that a run calls once per item::
 
     step = backend.make_step(tables, params, distributions)
-    loss_sum, pairs = step(item, lr_start, lr_end)   # 0-d tensors, no host sync
+    loss_sum, examples, effective = step(item, lr_start, lr_end)   # no host sync
 
 ``tables`` is a :class:`torch_w2v.model.EmbeddingTables`, updated in place; ``distributions``
 the run's :class:`torch_w2v.sampling.WordDistributions`. An item is a
@@ -14,9 +14,10 @@ the run's :class:`torch_w2v.sampling.WordDistributions`. An item is a
 (the run samples them), or a :class:`torch_w2v.sampling.Chunk` of encoded text for one that
 consumes ``"chunks"`` (it samples itself). The learning rate falls linearly from ``lr_start``
 to ``lr_end`` over the item; ``loss_sum`` is the summed loss of the item's pairs before their
-update (:func:`torch_w2v.model.logit_losses`), ``pairs`` how many examples it held ((context,
-centre) pairs for skip-gram, blocks for CBOW). The mode follows from ``params``
-(:meth:`Mode.from_params`).
+update (:func:`torch_w2v.model.logit_losses`), ``examples`` how many examples it held
+((context, centre) pairs for skip-gram, blocks for CBOW), ``effective`` how many in-vocabulary
+words of it subsampling kept (gensim's "effective words"), as 0-d tensors or ints. The mode
+follows from ``params`` (:meth:`Mode.from_params`).
 """
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ class Batched(Backend):
                 loss, n = sgd_step(tables, part, lr, update_cap=params["update_cap"],
                                    max_norm=params["max_norm"], mode=mode)
                 loss_sum, pairs = loss_sum + loss, pairs + n
-            return loss_sum, pairs
+            return loss_sum, pairs, batch.effective_words
 
         return sub_steps
 

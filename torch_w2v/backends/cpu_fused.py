@@ -34,14 +34,15 @@ _fake_registered: list = []
 
 
 def _register_fake() -> None:
-    """Shapes for tracing (torch.compile, opcheck): the op returns ``[loss_sum, pairs]``."""
+    """Shapes for tracing (torch.compile, opcheck): the op returns ``[loss_sum, examples,
+    effective_words]``."""
     with _fake_lock:
         if _fake_registered:
             return
 
         @torch.library.register_fake("torch_w2v::train_chunk")
         def _(input_vectors, output_vectors, ids, *args):
-            return input_vectors.new_empty((2,), dtype=torch.float64)
+            return input_vectors.new_empty((3,), dtype=torch.float64)
 
         _fake_registered.append(True)
 
@@ -97,6 +98,6 @@ class CpuFused(Backend):
             totals = op(input_vectors, output_vectors, torch.from_numpy(chunk.ids),
                         torch.from_numpy(chunk.sentence), keep, *noise, *paths,
                         seed=chunk.seed, lr_start=lr_start, lr_end=lr_end, **settings)
-            return totals[0], totals[1].long()
+            return totals[0], totals[1].long(), totals[2].long()
 
         return step

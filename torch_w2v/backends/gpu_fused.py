@@ -45,5 +45,8 @@ class GpuFused(Backend):
 
         mode = Mode.from_params(params)
         input_vectors, output_vectors = tables.input_vectors, tables.output_vectors
-        return lambda batch, lr_start, lr_end: train_blocks(input_vectors, output_vectors,
-                                                            batch, lr_start, mode)
+        def step(batch, lr_start, lr_end):
+            loss, examples = train_blocks(input_vectors, output_vectors, batch, lr_start, mode)
+            return loss, examples, batch.effective_words
+
+        return step

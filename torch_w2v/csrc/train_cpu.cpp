@@ -85,6 +85,7 @@ bool kept(const Config& c, int64_t pos) {
 struct alignas(64) Totals {  // one cache line per worker
   double loss = 0.0;
   double pairs = 0.0;
+  double effective = 0.0;  // in-vocabulary words subsampling kept (gensim's "effective words")
 };
 
 // One worker's scratch space for a block of at most 2 * window contexts and `targets` targets.
@@ -287,6 +288,7 @@ void train_piece_dropping(const Config& c, int64_t begin, int64_t end, Block& b,
   for (int64_t ci = 0; ci < K; ++ci) {
     const int64_t pos = kept_pos[ci];
     if (pos < begin || pos >= end) continue;  // margin: another piece's centre
+    t.effective += 1;
     Stream rng(c.seed ^ (static_cast<uint64_t>(pos) * kGolden));
     const int64_t reach = reach_of(c, rng);
     const int64_t sent = c.sentence[pos];
@@ -317,6 +319,7 @@ void train_piece_slots(const Config& c, int64_t begin, int64_t end, Block& b, To
     }
     const bool window_ok = c.full_windows_only ? in_window == 2 * reach : in_window > 0;
     const bool centre_kept = rng.uniform() < c.keep[c.ids[pos]];
+    t.effective += centre_kept;
     if (!window_ok || !centre_kept || C == 0) continue;
     t.pairs += train_centre(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
   }
@@ -346,6 +349,7 @@ void check_tensor(const at::Tensor& t, at::ScalarType type, const char* name) {
 
 }  // namespace
 
+// Returns [summed loss, examples, effective words] as float64.
 at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& ids,
                        const at::Tensor& sentence, const at::Tensor& keep_prob,
                        const at::Tensor& noise_values, const at::Tensor& noise_accept,
@@ -451,12 +455,13 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
   for (auto& thread : pool) thread.join();
   if (failure) std::rethrow_exception(failure);
 
-  at::Tensor result = at::empty({2}, at::TensorOptions().dtype(at::kDouble));
+  at::Tensor result = at::empty({3}, at::TensorOptions().dtype(at::kDouble));
   double* out = result.data_ptr<double>();
-  out[0] = out[1] = 0.0;
+  out[0] = out[1] = out[2] = 0.0;
   for (const Totals& t : totals) {
     out[0] += t.loss;
     out[1] += t.pairs;
+    out[2] += t.effective;
   }
   return result;
 }
