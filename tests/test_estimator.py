@@ -283,3 +283,30 @@ def test_effective_words_count_what_subsampling_kept(corpus, step):
                                                                 1e-3)).sum())
     for h in sampled.history_:
         assert h["effective_words"] == pytest.approx(expected, rel=0.03)
+
+
+def test_score_is_a_deterministic_held_out_loss_that_rewards_training(corpus):
+    train, held_out = corpus[:300], corpus[300:]
+    short = TorchWord2Vec(**{**FAST, "epochs": 1, "alpha": 0.005}).fit(train)
+    longer = TorchWord2Vec(**{**FAST, "epochs": 5}).fit(train)
+    assert short.score(held_out) == short.score(held_out)  # the same examples every call
+    assert longer.score(held_out) > short.score(held_out)
+    assert longer.score(held_out) < 0
+    with pytest.raises(ValueError, match="held-out text"):
+        longer.score([["never-seen", "words"]])
+
+
+def test_grid_search_without_labels_uses_score(corpus):
+    search = GridSearchCV(TorchWord2Vec(**{**FAST, "epochs": 1}),
+                          {"window": [2, 5], "epochs": [1, 5]}, cv=2).fit(corpus)
+    scores = search.cv_results_["mean_test_score"]
+    assert len(scores) == 4 and np.isfinite(scores).all()
+    assert search.best_params_["epochs"] == 5  # more training scores better on held-out text
+    assert search.best_estimator_.epochs == 5 and hasattr(search.best_estimator_, "wv_")
+
+
+@pytest.mark.parametrize("name,suggestion", [("size", "vector_size"), ("iter", "epochs"),
+                                             ("windw", "window"), ("negatve", "negative")])
+def test_unknown_parameters_name_the_closest_one(name, suggestion):
+    with pytest.raises(TypeError, match=f"'{name}'; did you mean '{suggestion}'"):
+        TorchWord2Vec(**{name: 3})

@@ -25,7 +25,7 @@ import logging
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["Callback", "ValidationLoss", "NearestNeighbours"]
+__all__ = ["Callback", "NearestNeighbours", "ValidationLoss", "held_out_loss"]
 
 logger = logging.getLogger("torch_w2v")
 
@@ -57,17 +57,22 @@ class ValidationLoss(Callback):
         self.seed = sampler.generator.initial_seed()
 
     def on_epoch_end(self, run, epoch, logs):
-        model = run.tables
         self.sampler.generator.manual_seed(self.seed)
-        total = pairs = 0.0
-        with torch.no_grad():
-            for b in self.sampler.epoch(self.corpus):
-                loss, n = model.loss_sum(b.contexts, b.context_mask, b.targets, b.target_mask,
-                                         b.labels, mode=run.mode)
-                total += float(loss)
-                pairs += float(n)
-        logs["val_loss"] = total / pairs if pairs else float("nan")
+        logs["val_loss"] = held_out_loss(run.tables, self.sampler, self.corpus, run.mode)
         logger.info("epoch %d: validation loss %.4f", epoch, logs["val_loss"])
+
+
+def held_out_loss(tables, sampler, corpus, mode) -> float:
+    """Mean loss per example of ``tables`` on the batches ``sampler`` draws from ``corpus``
+    (no gradient, nothing updated); NaN if the corpus gives no example."""
+    total = examples = 0.0
+    with torch.no_grad():
+        for b in sampler.epoch(corpus):
+            loss, n = tables.loss_sum(b.contexts, b.context_mask, b.targets, b.target_mask,
+                                      b.labels, mode=mode)
+            total += float(loss)
+            examples += float(n)
+    return total / examples if examples else float("nan")
 
 
 class NearestNeighbours(Callback):

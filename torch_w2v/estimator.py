@@ -8,16 +8,21 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import checkpoints
-from .corpus import check_reiterable, checked_sentences, resolve_corpus
+from .callbacks import held_out_loss
+from .corpus import check_reiterable, checked_sentences, encode_corpus, resolve_corpus
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
-from .params import validate_params
+from .model import EmbeddingTables
+from .modes import Mode
+from .params import KnownParameters, validate_params
 from .run import TrainingRun
+from .sampling import BatchSampler
+from .vocab import huffman_tree, noise_distribution
 
 __all__ = ["TorchWord2Vec"]
 
 
-class TorchWord2Vec(TransformerMixin, BaseEstimator):
+class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
     """word2vec (skip-gram or CBOW; negative sampling and/or hierarchical softmax) trained in
     PyTorch, exported as gensim vectors.
 
@@ -307,6 +312,47 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
     def _fitted_model(self) -> FittedModel:
         return FittedModel(self.vocab_, self.wv_.vectors, self.output_vectors_, self.history_,
                            self.corpus_words_, str(self.device_))
+
+    def score(self, X, y=None):
+        """Minus the mean loss per example on held-out sentences: higher is better.
+
+        A label-free score for model selection (``GridSearchCV(TorchWord2Vec(), grid)
+        .fit(sentences)`` uses it). Every call scores the same examples: all context words
+        within 5 of each centre (a fixed window, so models trained with different windows
+        compare), no subsampling, and noise words drawn from a fixed seed; words outside the
+        vocabulary are skipped. Scores compare models of one mode and ``negative`` (each noise
+        word adds a term to the loss).
+
+        Parameters
+        ----------
+        X : iterable of list of str
+            Held-out sentences.
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self, "wv_")
+        held_out = encode_corpus(checked_sentences(resolve_corpus(X, None)),
+                                 self.vocab_.key_to_index)
+        if not len(held_out.ids):
+            raise ValueError("score needs held-out text with words of the vocabulary")
+        return -held_out_loss(*self._scorer(), held_out, Mode.from_params(self.get_params()))
+
+    def _scorer(self):
+        """The fitted tables on the CPU and the fixed sampler :meth:`score` uses."""
+        counts, mode = self.vocab_.counts, Mode.from_params(self.get_params())
+        tables = EmbeddingTables(len(counts), self.wv_.vector_size, len(self.output_vectors_))
+        with torch.no_grad():
+            tables.input_vectors.copy_(torch.from_numpy(self.wv_.vectors))
+            tables.output_vectors.copy_(torch.from_numpy(self.output_vectors_))
+        sampler = BatchSampler(
+            np.ones(len(counts)), noise_distribution(counts, self.ns_exponent), window=5,
+            negative=mode.negative, shrink_windows=False, batch_size=8192, device="cpu",
+            generator=torch.Generator().manual_seed(0),
+            tree=huffman_tree(counts) if mode.hs else None, hs_offset=mode.hs_offset(len(counts)))
+        return tables, sampler
 
     # -- persistence ---------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numbers
 
-__all__ = ["validate_params", "resolve_device", "resolve_workers", "CODE_PARAMS"]
+__all__ = ["CODE_PARAMS", "KnownParameters", "resolve_device", "resolve_workers",
+           "unknown_parameter", "validate_params"]
 
 # parameters that hold code: never written to files, never given on a command line
 CODE_PARAMS = ("callbacks", "trim_rule")
@@ -174,3 +175,37 @@ def resolve_workers(workers) -> int:
     import os
 
     return workers or os.cpu_count() or 1
+
+
+def unknown_parameter(owner: str, name: str, known) -> TypeError:
+    """A ``TypeError`` for an unknown keyword argument, naming the closest known one.
+
+    Examples
+    --------
+    >>> str(unknown_parameter("TorchWord2Vec", "size", ["vector_size", "window"]))
+    "TorchWord2Vec() got an unexpected keyword argument 'size'; did you mean 'vector_size'?"
+    """
+    import difflib
+
+    renamed = {"size": "vector_size", "iter": "epochs"}.get(name)  # gensim 3's names
+    if renamed in known:
+        close = [renamed]
+    else:
+        close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else (
+        "; the parameters are: " + ", ".join(sorted(known)))
+    return TypeError(f"{owner}() got an unexpected keyword argument {name!r}{hint}")
+
+
+class KnownParameters:
+    """Mixin: an unknown keyword argument to the constructor raises a ``TypeError`` that names
+    the closest known parameter (``__init__`` itself must only assign, for scikit-learn)."""
+
+    def __new__(cls, *args, **kwargs):
+        import inspect
+
+        known = [n for n in inspect.signature(cls.__init__).parameters if n != "self"]
+        for name in kwargs:
+            if name not in known:
+                raise unknown_parameter(cls.__name__, name, known)
+        return super().__new__(cls)
