@@ -1,5 +1,6 @@
-"""torch_w2v: word2vec (skip-gram, negative sampling) in PyTorch, as a scikit-learn estimator
-that exports gensim ``KeyedVectors``.
+"""torch_w2v: word2vec (skip-gram or CBOW; negative sampling and/or hierarchical softmax) in
+PyTorch, as a scikit-learn estimator that exports gensim ``KeyedVectors``, and as a drop-in
+``Word2Vec`` with gensim's own interface.
 
 >>> from torch_w2v import TorchWord2Vec
 >>> from gensim.test.utils import common_texts
@@ -10,9 +11,10 @@ that exports gensim ``KeyedVectors``.
 from .callbacks import Callback
 from .corpus import CorpusFile
 from .estimator import TorchWord2Vec
+from .gensim_api import Word2Vec
 
 __version__ = "0.1.0"
-__all__ = ["TorchWord2Vec", "Callback", "CorpusFile", "load", "__version__"]
+__all__ = ["Callback", "CorpusFile", "TorchWord2Vec", "Word2Vec", "__version__", "load"]
 
 
 def load(path) -> TorchWord2Vec:

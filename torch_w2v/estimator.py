@@ -370,6 +370,9 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
     def load(cls, path):
         """Load an estimator written by :meth:`save` (on CPU, whatever device trained it)."""
         params, fitted = checkpoints.load_model(path)
+        if "_gensim_api" in params:
+            raise ValueError(f"{path} holds a torch_w2v.Word2Vec model: load it with "
+                             "torch_w2v.Word2Vec.load")
         estimator = cls(**params)
         estimator._assign(fitted)
         return estimator

@@ -69,6 +69,12 @@ def load_state(path) -> tuple:
     """
     with smart_open(path, "rb", compression="disable") as f:
         raw = f.read()
+    if raw[:1] == b"\x80":  # a pickle (protocol 2 or later), e.g. gensim's own save()
+        raise ValueError(
+            f"{path} is a Python pickle (gensim's save() writes those): torch_w2v never loads "
+            "pickles, which can run code. Export the vectors from gensim with "
+            "model.wv.save_word2vec_format(path) and read them with gensim's "
+            "KeyedVectors.load_word2vec_format(path), or train again with torch_w2v")
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
             document = json.loads(bytes(archive["meta"]).decode("utf-8"))

@@ -41,7 +41,15 @@ from .vocab import (
     percentile_keep_probabilities,
 )
 
-__all__ = ["TrainingRun", "prepare_backend"]
+__all__ = ["NothingToTrain", "TrainingRun", "prepare_backend"]
+
+
+class NothingToTrain(ValueError):
+    """The text holds no word of the vocabulary (``raw_words`` tokens, all unknown)."""
+
+    def __init__(self, raw_words: int):
+        super().__init__("no word of this text is in the vocabulary: nothing to train")
+        self.raw_words = raw_words
 
 
 def prepare_backend(params: dict):
@@ -119,7 +127,7 @@ class TrainingRun:
     # -- the run -------------------------------------------------------------------------------
 
     def fit(self, sentences, *, streaming: bool = False, resume: bool = False,
-            validation=None) -> FittedModel:
+            validation=None, vocab=None, total_words=None) -> FittedModel:
         """Train on ``sentences`` (checked re-iterable token lists) and return the result.
 
         Parameters
@@ -132,11 +140,27 @@ class TrainingRun:
             Continue from the checkpoint in ``checkpoint_dir`` if there is one.
         validation : iterable of list of str, optional
             Held-out text; each epoch's history gets its mean loss, ``val_loss``.
+        vocab : Vocabulary, optional
+            Train with this vocabulary (``previous``'s, gensim's ``train``): the text is not
+            counted, words outside it are skipped, and counts stay as they are.
+        total_words : int, optional
+            With ``vocab`` and ``streaming``: the text's tokens, if known (else counted).
+
+        Raises
+        ------
+        NothingToTrain
+            If the text holds no word of the vocabulary.
         """
-        counter, total_words, recording = self._count(sentences, streaming)
+        if vocab is not None:
+            self.vocab, recording = vocab, None
+            if streaming and total_words is None:
+                total_words = sum(len(s) for s in checked_sentences(sentences))
+        else:
+            counter, total_words, recording = self._count(sentences, streaming)
         try:
-            self.vocab = self._vocabulary(counter)
-            del counter
+            if vocab is None:
+                self.vocab = self._vocabulary(counter)
+                del counter
             checkpoint = None
             if resume:
                 checkpoint = checkpoints.latest(self.params["checkpoint_dir"], self.params,
@@ -191,7 +215,7 @@ class TrainingRun:
         else:
             corpus = encode_corpus(sentences, self.vocab.key_to_index)  # 4 bytes a token
         if not len(corpus.ids):
-            raise ValueError("no word of this text is in the vocabulary: nothing to train")
+            raise NothingToTrain(corpus.raw_words)
         return corpus
 
     def _train(self, corpus, checkpoint, validation) -> FittedModel:

@@ -1,0 +1,174 @@
+"""torch_w2v.Word2Vec against gensim's interface: the documentation's examples with only the
+import changed, build_vocab/train/callbacks/loss, files, and what is refused."""
+import warnings
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors, Phrases
+from gensim.models.callbacks import CallbackAny2Vec
+from gensim.test.utils import common_texts, datapath
+
+from torch_w2v import TorchWord2Vec, Word2Vec
+
+
+def test_gensim_module_examples_run_with_only_the_import_changed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # from gensim.models.word2vec's module docstring, "Usage examples"
+    model = Word2Vec(sentences=common_texts, vector_size=100, window=5, min_count=1, workers=4)
+    model.save("word2vec.model")
+    model = Word2Vec.load("word2vec.model")
+    assert model.train([["hello", "world"]], total_examples=1, epochs=1) == (0, 2)
+    vector = model.wv['computer']  # get numpy vector of a word
+    sims = model.wv.most_similar('computer', topn=10)  # get other similar words
+    word_vectors = model.wv
+    word_vectors.save("word2vec.wordvectors")
+    wv = KeyedVectors.load("word2vec.wordvectors", mmap='r')
+    vector = wv['computer']  # Get numpy vector of a word
+    assert vector.shape == (100,) and len(sims) == 10
+    bigram_transformer = Phrases(common_texts)
+    model = Word2Vec(bigram_transformer[common_texts], min_count=1)
+    assert len(model.wv) == 12
+    # from Word2Vec.__init__'s docstring
+    sentences = [["cat", "say", "meow"], ["dog", "say", "woof"]]
+    model = Word2Vec(sentences, min_count=1)
+    assert set(model.wv.index_to_key) == {"cat", "say", "meow", "dog", "woof"}
+
+
+def test_defaults_and_signature_are_gensims():
+    import inspect
+
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    ours = inspect.signature(Word2Vec.__init__).parameters
+    theirs = inspect.signature(GensimWord2Vec.__init__).parameters
+    for name, parameter in theirs.items():
+        assert name in ours, name
+        assert ours[name].default == parameter.default, name
+    model = Word2Vec()
+    assert (model.sg, model.hs, model.negative, model.cbow_mean, model.workers) == (0, 0, 5, 1, 3)
+
+
+def test_build_vocab_then_train_counts_as_gensim(tmp_path):
+    from conftest import zipf_corpus
+
+    corpus = zipf_corpus()
+    model = Word2Vec(vector_size=16, min_count=2, sample=0, seed=3, workers=1)
+    model.build_vocab(corpus)
+    assert model.corpus_count == len(corpus)
+    assert model.corpus_total_words == sum(map(len, corpus))
+    before = model.wv.vectors.copy()
+    effective, raw = model.train(corpus, total_examples=model.corpus_count, epochs=3)
+    in_vocab = int(sum(model.wv.get_vecattr(w, "count") for w in model.wv.index_to_key))
+    assert (effective, raw) == (3 * in_vocab, 3 * model.corpus_total_words)  # sample=0
+    assert not np.array_equal(before, model.wv.vectors)
+    assert model.get_latest_training_loss() > 0 and model.train_count == 1
+    path = tmp_path / "file.txt"
+    path.write_text("\n".join(" ".join(s) for s in corpus))
+    from_file = Word2Vec(vector_size=16, min_count=2, sample=0, seed=3, workers=1)
+    from_file.build_vocab(corpus_file=str(path))
+    assert from_file.wv.index_to_key == model.wv.index_to_key
+    effective, raw = from_file.train(corpus_file=str(path),
+                                     total_words=from_file.corpus_total_words, epochs=1)
+    assert raw == model.corpus_total_words
+
+
+def test_build_vocab_update_keeps_known_words_and_adds_new():
+    from conftest import zipf_corpus
+
+    model = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, workers=1)
+    known = list(model.wv.index_to_key)
+    before = model.wv.vectors.copy()
+    more = [s + ["brandnew"] for s in zipf_corpus(n_sentences=50, seed=1)]
+    model.build_vocab(more, update=True)
+    assert model.wv.index_to_key[:len(known)] == known and "brandnew" in model.wv
+    assert np.array_equal(model.wv.vectors[:len(known)], before)
+    model.train(more, total_examples=len(more), epochs=1)
+    assert not np.array_equal(model.wv.vectors[:len(known)], before)
+
+
+def test_gensim_callbacks_see_the_model_as_it_trains():
+    from conftest import zipf_corpus
+
+    seen = []
+
+    class Record(CallbackAny2Vec):
+        def on_train_begin(self, model):
+            seen.append(("begin", None))
+
+        def on_epoch_end(self, model):
+            seen.append(("epoch", model.get_latest_training_loss(), model.wv.vectors.copy()))
+
+        def on_train_end(self, model):
+            seen.append(("end", None))
+
+    model = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, epochs=3, compute_loss=True,
+                     callbacks=[Record()])
+    assert [s[0] for s in seen] == ["begin", "epoch", "epoch", "epoch", "end"]
+    losses = [s[1] for s in seen if s[0] == "epoch"]
+    assert 0 < losses[0] < losses[1] < losses[2]  # a running sum, as in gensim
+    assert losses[2] == pytest.approx(model.get_latest_training_loss())
+    assert not np.array_equal(seen[1][2], seen[2][2])
+    assert np.array_equal(seen[3][2], model.wv.vectors)
+
+
+@pytest.mark.parametrize("sg,hs,negative", [(0, 0, 5), (1, 0, 5), (0, 1, 0), (1, 1, 0),
+                                            (1, 1, 3)])
+def test_every_mode_trains_saves_and_loads(tmp_path, sg, hs, negative):
+    from conftest import zipf_corpus
+
+    model = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, sg=sg, hs=hs,
+                     negative=negative, epochs=2, workers=1)
+    words = len(model.wv)
+    assert model.syn1neg.shape == ((words if negative else 0), 8)
+    assert model.syn1.shape == ((words - 1 if hs else 0), 8)
+    model.save(tmp_path / "m.npz")
+    again = Word2Vec.load(tmp_path / "m.npz")
+    assert (again.sg, again.hs, again.negative) == (sg, hs, negative)
+    assert np.array_equal(again.wv.vectors, model.wv.vectors)
+    assert np.array_equal(again.syn1, model.syn1)
+
+
+def test_what_has_no_meaning_here_is_refused_or_documented(tmp_path):
+    with pytest.raises(ValueError, match="null_word"):
+        Word2Vec(null_word=1)
+    with pytest.warns(UserWarning, match="hashfxn has no effect"):
+        Word2Vec(hashfxn=lambda s: 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Word2Vec(batch_words=100, compute_loss=True, comment="ok")  # accepted, no effect
+    with pytest.raises(TypeError, match="'size'; did you mean 'vector_size'"):
+        Word2Vec(size=100)
+    with pytest.raises(TypeError, match="'iter'; did you mean 'epochs'"):
+        Word2Vec(iter=5)
+    model = Word2Vec()
+    with pytest.raises(RuntimeError, match="build vocabulary"):
+        model.train(common_texts, total_examples=9, epochs=1)
+
+
+def test_a_gensim_pickle_is_refused_with_the_safe_way_across(tmp_path):
+    from gensim.models import Word2Vec as GensimWord2Vec
+
+    path = tmp_path / "gensim.model"
+    GensimWord2Vec(common_texts, vector_size=8, min_count=1).save(str(path))
+    with pytest.raises(ValueError, match="pickle.*load_word2vec_format"):
+        Word2Vec.load(str(path))
+    with pytest.raises(ValueError, match="pickle"):
+        TorchWord2Vec.load(str(path))
+
+
+def test_model_files_of_the_two_classes_are_told_apart(tmp_path):
+    Word2Vec(common_texts, vector_size=8, min_count=1).save(tmp_path / "w.npz")
+    TorchWord2Vec(vector_size=8, min_count=1, progress=False).fit(common_texts).save(
+        tmp_path / "t.npz")
+    with pytest.raises(ValueError, match="Word2Vec.load"):
+        TorchWord2Vec.load(tmp_path / "w.npz")
+    with pytest.raises(ValueError, match="TorchWord2Vec"):
+        Word2Vec.load(tmp_path / "t.npz")
+
+
+def test_the_word2vec_format_round_trip_of_gensims_docs(tmp_path):
+    model = Word2Vec(common_texts, vector_size=8, min_count=1)
+    model.wv.save_word2vec_format(str(tmp_path / "v.txt"))
+    back = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), binary=False)
+    assert back.index_to_key == model.wv.index_to_key
+    assert KeyedVectors.load_word2vec_format(datapath("word2vec_pre_kv_c"), binary=False)
