@@ -204,26 +204,36 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
 
 
 def markdown(results) -> str:
-    lines = ["| corpus | tokens | busy | trainer | words/s (median) | ratio vs gensim | peak RSS "
-             "MB (after imports) | vocab | analogy | WS353 | SimLex |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| corpus | tokens | mode | busy | trainer | words/s (median) | ratio vs gensim | "
+             "peak RSS MB (after imports) | vocab | analogy | WS353 | SimLex |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         for trainer, s in res["summary"].items():
             ratio = (f"{res['speed_ratio_median']:.2f}x" if trainer == "torch_w2v"
                      and "speed_ratio_median" in res else "")
             q = [f"{s[k]:.4f}" if k in s else "-" for k in ("analogy", "wordsim353", "simlex999")]
-            lines.append(f"| {res['name']} | {res['words']:,} | {res.get('busy', 0)} | {trainer} | "
+            lines.append(f"| {res['name']} | {res['words']:,} | {_mode(res['params'])} | "
+                         f"{res.get('busy', 0)} | {trainer} | "
                          f"{s['words_per_sec']:,.0f} | {ratio} | {s['peak_rss_mb']:.0f} "
                          f"({s['rss_after_imports_mb']:.0f}) | {s['vocab_size']:,} | "
                          + " | ".join(q) + " |")
     return "\n".join(lines)
 
 
+def _mode(params: dict) -> str:
+    """A short name of the training mode: "sg-ns", "cbow-hs", "sg-hs+ns", ..."""
+    arch = "sg" if params.get("sg", 1) else "cbow"
+    parts = (["hs"] if params.get("hs") else []) + (["ns"] if params.get("negative", 5) else [])
+    return f"{arch}-{'+'.join(parts)}"
+
+
 def _short_label(result) -> str:
-    """A plot label: the corpus and its size (for synthetic corpora the vocabulary it kept), and
-    the busy-loop processes that shared the cores, if any."""
+    """A plot label: the corpus and its size (for synthetic corpora the vocabulary it kept), the
+    mode if not skip-gram with negative sampling, and the busy-loop processes, if any."""
     size = f"{result['words'] / 1e6:.1f}M tokens"
     busy = f"\nbusy {result['busy']}" if result.get("busy") else ""
+    mode = _mode(result["params"])
+    busy += f"\n{mode}" if mode != "sg-ns" else ""
     if not result["name"].startswith("zipf"):  # "dev_abc_webtext.txt.gz" -> "dev_abc_webtext"
         name = result["name"].split(".")[0].replace("gensim ", "")
         return f"{name[:16]}\n{size}{busy}"
@@ -276,6 +286,9 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--sg", type=int, default=1, help="1 skip-gram (default), 0 CBOW")
+    parser.add_argument("--hs", type=int, default=0, help="1 hierarchical softmax")
+    parser.add_argument("--negative", type=int, default=5, help="noise words (0: none)")
     parser.add_argument("--trainers", default="torch_w2v,gensim")
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="N busy-loop processes share the cores for the whole run")
@@ -301,7 +314,8 @@ def main(argv=None) -> int:
         write_results(results, out, args.name or "merged")
         return 0
     params = {"epochs": args.epochs, "workers": args.workers, "device": args.device,
-              "batch_size": args.batch_size, "seed": 1}
+              "batch_size": args.batch_size, "seed": 1, "sg": args.sg, "hs": args.hs,
+              "negative": args.negative}
     trainers = args.trainers.split(",")
     if "torch_w2v" in trainers:  # a first use builds the op: here, not in a timed worker
         from torch_w2v import TorchWord2Vec
