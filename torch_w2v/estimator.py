@@ -145,8 +145,10 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         ``syn1neg``), then with hierarchical softmax one row per inner node of the Huffman tree
         (gensim's ``syn1``).
     history_ : list of dict
-        One entry per epoch: ``epoch``, ``loss`` (the true mean SGNS loss per pair), ``pairs``,
-        ``words``, ``seconds``, ``words_per_sec``, ``lr``.
+        One entry per epoch: ``epoch``, ``loss`` (the true mean loss per example), ``pairs``
+        (examples: (context, centre) pairs for skip-gram, windows for CBOW), ``words`` (raw),
+        ``effective_words`` (kept by subsampling, as gensim counts them), ``seconds``,
+        ``words_per_sec``, ``lr``.
     corpus_words_ : int
         Raw tokens in the training corpus.
     device_ : torch.device

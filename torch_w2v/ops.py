@@ -17,7 +17,7 @@ A build never hangs and never leaves a broken cache:
 - the cache key covers the sources, the torch version, the compiler and its flags, and the CPU
   (``-march=native`` code from one CPU type may not run on another).
 
-The library holds the fused CPU trainer (``csrc/sgns_cpu.cpp``) and the text counter
+The library holds the fused CPU trainer (``csrc/train_cpu.cpp``) and the text counter
 (``csrc/text.cpp``). Where it cannot be built (no C++ compiler, a read-only cache, ...),
 :func:`load` returns False after one warning; training then uses the batched PyTorch step and
 corpus files are counted in Python.
