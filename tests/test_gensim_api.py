@@ -172,3 +172,31 @@ def test_the_word2vec_format_round_trip_of_gensims_docs(tmp_path):
     back = KeyedVectors.load_word2vec_format(str(tmp_path / "v.txt"), binary=False)
     assert back.index_to_key == model.wv.index_to_key
     assert KeyedVectors.load_word2vec_format(datapath("word2vec_pre_kv_c"), binary=False)
+
+
+def test_predict_output_word_and_build_vocab_from_freq():
+    from conftest import zipf_corpus
+
+    model = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, epochs=3)
+    predicted = model.predict_output_word(["w0", "w10"], topn=5)
+    assert len(predicted) == 5 and all(w in model.wv for w, _ in predicted)
+    probabilities = [p for _, p in predicted]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1
+    assert model.predict_output_word(["never-seen"]) is None
+    with pytest.raises(RuntimeError, match="negative sampling"):
+        Word2Vec(zipf_corpus(), vector_size=8, hs=1, negative=0).predict_output_word(["w0"])
+    fresh = Word2Vec(vector_size=8, min_count=2)
+    fresh.build_vocab_from_freq({"a": 5, "b": 3, "c": 1}, corpus_count=4)
+    assert fresh.wv.index_to_key == ["a", "b"] and fresh.corpus_count == 4
+    assert fresh.corpus_total_words == 9
+
+
+def test_build_vocab_update_keeps_huffman_rows_by_index():
+    from conftest import zipf_corpus
+
+    model = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, hs=1, negative=0, epochs=1)
+    nodes = model.syn1.copy()
+    model.build_vocab([s + ["brandnew"] for s in zipf_corpus(n_sentences=50, seed=1)],
+                      update=True)
+    assert model.syn1.shape == (len(model.wv) - 1, 8)
+    assert np.array_equal(model.syn1[:len(nodes)], nodes)

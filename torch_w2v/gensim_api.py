@@ -34,19 +34,18 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections import Counter
 
 import numpy as np
-import torch
 
 from . import checkpoints
 from .callbacks import Callback
-from .corpus import check_reiterable, checked_sentences, resolve_corpus
+from .corpus import check_reiterable, check_tokens, checked_sentences, resolve_corpus
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
-from .model import EmbeddingTables
 from .modes import Mode
 from .params import KnownParameters, validate_params
-from .run import NothingToTrain, TrainingRun
+from .run import NothingToTrain, TrainingRun, initial_tables
 from .vocab import build_vocab, count_words, grow_vocab
 
 __all__ = ["Word2Vec"]
@@ -184,8 +183,22 @@ class Word2Vec(KnownParameters):
         self._check()
         sentences = checked_sentences(resolve_corpus(corpus_iterable, corpus_file))
         counter, total, sentence_count = count_words(sentences, self.max_vocab_size)
+        self._vocabulary(counter, total, sentence_count, update, trim_rule)
+
+    def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None,
+                              trim_rule=None, update=False):
+        """Build the vocabulary from a ``{word: count}`` mapping instead of a corpus (as gensim:
+        ``corpus_count`` is the number of sentences to report; ``keep_raw_vocab`` has no
+        effect)."""
+        self._check()
+        counter = Counter({word: int(count) for word, count in word_freq.items()})
+        total = sum(counter.values())
+        self._vocabulary(counter, total, corpus_count or 0, update, trim_rule)
+
+    def _vocabulary(self, counter, total, sentence_count, update, trim_rule) -> None:
         if total == 0:
             raise ValueError("the corpus is empty: it holds no tokens to train on")
+        check_tokens(counter)
         rule = trim_rule if trim_rule is not None else self.trim_rule
         if update:
             if self._fitted is None:
@@ -205,19 +218,11 @@ class Word2Vec(KnownParameters):
 
     def _fresh(self, vocab, previous: FittedModel | None) -> FittedModel:
         """Initial tables for ``vocab`` (gensim's rule, seeded), with ``previous``'s rows."""
-        mode = Mode.from_params(self._params())
-        tables = EmbeddingTables(len(vocab), self.vector_size, mode.output_rows(len(vocab)),
-                                 generator=torch.Generator().manual_seed(self.seed))
-        input_vectors = tables.input_vectors.detach().numpy()
-        output_vectors = tables.output_vectors.detach().numpy()
-        history = []
-        if previous is not None:
-            known = len(previous.vocab)
-            input_vectors[:known] = previous.input_vectors
-            if mode.negative:
-                output_vectors[:known] = previous.output_vectors[:known]
-            history = list(previous.history)
-        return FittedModel(vocab, input_vectors, output_vectors, history, 0)
+        tables = initial_tables(len(vocab), self.vector_size, Mode.from_params(self._params()),
+                                self.seed, previous)
+        history = list(previous.history) if previous is not None else []
+        return FittedModel(vocab, tables.input_vectors.detach().numpy(),
+                           tables.output_vectors.detach().numpy(), history, 0)
 
     def train(self, corpus_iterable=None, corpus_file=None, total_examples=None, total_words=None,
               epochs=None, start_alpha=None, end_alpha=None, word_count=0, queue_factor=2,
@@ -265,6 +270,28 @@ class Word2Vec(KnownParameters):
     def get_latest_training_loss(self) -> float:
         """The summed loss of the last :meth:`train` call (all its examples)."""
         return self.running_training_loss
+
+    def predict_output_word(self, context_words_list, topn=10):
+        """The ``topn`` likeliest centre words given context words (words or indices), with
+        their probabilities: gensim's crude CBOW-style softmax over the negative-sampling
+        output vectors (so negative sampling only). None if no context word is known."""
+        if not self.negative:
+            raise RuntimeError("predict_output_word needs negative sampling (negative > 0), as "
+                               "in gensim")
+        indices = [w if isinstance(w, (int, np.integer)) else self.wv.get_index(w)
+                   for w in context_words_list
+                   if isinstance(w, (int, np.integer)) or w in self.wv]
+        if not indices:
+            logger.warning("all the context words are outside the vocabulary")
+            return None
+        hidden = self.wv.vectors[indices].sum(0)
+        if self.cbow_mean:
+            hidden /= len(indices)
+        scores = self.syn1neg @ hidden
+        probabilities = np.exp(scores - scores.max())
+        probabilities /= probabilities.sum()
+        top = np.argsort(-probabilities)[:topn]
+        return [(self.wv.index_to_key[i], float(probabilities[i])) for i in top]
 
     # -- files ---------------------------------------------------------------------------------
 

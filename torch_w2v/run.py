@@ -41,7 +41,7 @@ from .vocab import (
     percentile_keep_probabilities,
 )
 
-__all__ = ["NothingToTrain", "TrainingRun", "prepare_backend"]
+__all__ = ["NothingToTrain", "TrainingRun", "initial_tables", "prepare_backend"]
 
 
 class NothingToTrain(ValueError):
@@ -259,22 +259,8 @@ class TrainingRun:
             corpus_words=corpus.raw_words, device=str(self.device))
 
     def _tables(self, seed):
-        """Fresh tables on the device; a continued model's known words (and Huffman nodes)
-        keep their rows."""
-        size, mode = len(self.vocab), self.mode
-        tables = EmbeddingTables(size, self.params["vector_size"], mode.output_rows(size),
-                                 generator=torch.Generator().manual_seed(seed))
-        if self.previous is not None:
-            known = len(self.previous.vocab)
-            before = torch.from_numpy(self.previous.output_vectors)
-            with torch.no_grad():
-                tables.input_vectors[:known] = torch.from_numpy(self.previous.input_vectors)
-                if mode.negative:
-                    tables.output_vectors[:known] = before[:known]
-                if mode.hs and known > 1:  # the tree is rebuilt; nodes keep rows by index
-                    old, new = mode.hs_offset(known), mode.hs_offset(size)
-                    tables.output_vectors[new:new + known - 1] = before[old:old + known - 1]
-        return tables.to(self.device)
+        return initial_tables(len(self.vocab), self.params["vector_size"], self.mode, seed,
+                              self.previous).to(self.device)
 
     def _distributions(self) -> WordDistributions:
         p, counts = self.params, self.vocab.counts
@@ -297,6 +283,25 @@ class TrainingRun:
             noise_table_size=p["noise_table_size"] if p["noise_sampler"] == "table" else None,
             tree=distributions.tree, hs_offset=self.mode.hs_offset(len(self.vocab)),
         )
+
+
+def initial_tables(size: int, vector_size: int, mode: Mode, seed: int,
+                   previous: FittedModel | None = None) -> EmbeddingTables:
+    """Fresh tables for ``size`` words (gensim's initialisation, seeded), on the CPU; a
+    continued model's known words (and Huffman nodes) keep their rows from ``previous``."""
+    tables = EmbeddingTables(size, vector_size, mode.output_rows(size),
+                             generator=torch.Generator().manual_seed(seed))
+    if previous is not None:
+        known = len(previous.vocab)
+        before = torch.from_numpy(previous.output_vectors)
+        with torch.no_grad():
+            tables.input_vectors[:known] = torch.from_numpy(previous.input_vectors)
+            if mode.negative:
+                tables.output_vectors[:known] = before[:known]
+            if mode.hs and known > 1:  # the tree is rebuilt; nodes keep rows by index
+                old, new = mode.hs_offset(known), mode.hs_offset(size)
+                tables.output_vectors[new:new + known - 1] = before[old:old + known - 1]
+    return tables
 
 
 def _stderr_is_terminal() -> bool:
