@@ -101,8 +101,9 @@ def _estimator_params(args) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="torch-w2v",
-        description="word2vec (skip-gram, negative sampling) in PyTorch, "
-                    "with gensim-compatible vectors and a side-by-side benchmark against gensim.",
+        description="word2vec (skip-gram or CBOW, negative sampling and/or hierarchical "
+                    "softmax) in PyTorch, with gensim-compatible vectors and a side-by-side "
+                    "benchmark against gensim.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
