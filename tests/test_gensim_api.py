@@ -200,3 +200,20 @@ def test_build_vocab_update_keeps_huffman_rows_by_index():
                       update=True)
     assert model.syn1.shape == (len(model.wv) - 1, 8)
     assert np.array_equal(model.syn1[:len(nodes)], nodes)
+
+
+def test_reset_from_estimate_memory_and_gensims_attribute_names():
+    from conftest import zipf_corpus
+
+    first = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, max_final_vocab=50, hs=1)
+    assert len(first.wv) <= 50 and first.effective_min_count > 2
+    assert first.layer1_size == 8
+    report = first.estimate_memory()
+    assert report["vectors"] == report["syn1neg"] == len(first.wv) * 8 * 4
+    assert report["total"] == sum(v for k, v in report.items() if k != "total")
+    second = Word2Vec(vector_size=8, min_count=2)
+    second.reset_from(first)
+    assert second.wv.index_to_key == first.wv.index_to_key
+    assert second.corpus_count == first.corpus_count
+    second.train(zipf_corpus(), total_examples=second.corpus_count, epochs=1)
+    assert not np.array_equal(second.wv.vectors, first.wv.vectors)

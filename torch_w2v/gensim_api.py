@@ -46,7 +46,7 @@ from .keyedvectors import to_keyed_vectors
 from .modes import Mode
 from .params import KnownParameters, validate_params
 from .run import NothingToTrain, TrainingRun, initial_tables
-from .vocab import build_vocab, count_words, grow_vocab
+from .vocab import build_vocab, count_words, effective_min_count, grow_vocab
 
 __all__ = ["Word2Vec"]
 
@@ -120,6 +120,7 @@ class Word2Vec(KnownParameters):
         self.max_final_vocab, self.shrink_windows = max_final_vocab, shrink_windows
         self.device, self.step, self.batch_size, self.progress = device, step, batch_size, progress
         self.corpus_count = self.corpus_total_words = self.train_count = 0
+        self.effective_min_count = min_count
         self.total_train_time = self.running_training_loss = 0.0
         self._fitted: FittedModel | None = None
         self.wv = None
@@ -152,6 +153,11 @@ class Word2Vec(KnownParameters):
                           "seed through PyTorch's generator, not by hashing words", UserWarning,
                           stacklevel=3)
         self._params()
+
+    @property
+    def layer1_size(self) -> int:
+        """The hidden layer's size: ``vector_size`` (gensim's name)."""
+        return self.vector_size
 
     @property
     def syn1neg(self) -> np.ndarray:
@@ -209,6 +215,8 @@ class Word2Vec(KnownParameters):
             vocab = build_vocab(counter, self.min_count, self.max_final_vocab, rule,
                                 bool(self.sorted_vocab))
             previous = None
+            self.effective_min_count = effective_min_count(counter, self.min_count,
+                                                           self.max_final_vocab)
         if len(vocab) == 0:
             raise ValueError(f"the vocabulary is empty: no word occurs min_count={self.min_count}"
                              " times; lower min_count or give a larger corpus")
@@ -266,6 +274,31 @@ class Word2Vec(KnownParameters):
         self.wv = to_keyed_vectors(fitted.vocab, fitted.input_vectors)
         self.running_training_loss = sum(h["loss"] * h["pairs"] for h in new)
         return (sum(h["effective_words"] for h in new), sum(h["words"] for h in new))
+
+    def reset_from(self, other_model) -> None:
+        """Take ``other_model``'s vocabulary and corpus size, with fresh vectors (gensim's
+        ``reset_from``; to train several models on one corpus)."""
+        if other_model._fitted is None:
+            raise RuntimeError("the other model has no vocabulary yet")
+        self.corpus_count = other_model.corpus_count
+        self.corpus_total_words = other_model.corpus_total_words
+        self._fitted = self._fresh(other_model._fitted.vocab, None)
+        self.wv = to_keyed_vectors(self._fitted.vocab, self._fitted.input_vectors)
+
+    def estimate_memory(self, vocab_size=None, report=None) -> dict:
+        """Bytes the tables take for ``vocab_size`` words (default: the vocabulary's), as
+        gensim's estimate, with this project's vocabulary overhead (about 200 bytes a word)."""
+        vocab_size = vocab_size or (len(self.wv) if self.wv is not None else 0)
+        report = dict(report or {})
+        row = self.vector_size * np.dtype(np.float32).itemsize
+        report["vocab"] = vocab_size * 200
+        report["vectors"] = vocab_size * row
+        if self.hs:
+            report["syn1"] = max(vocab_size - 1, 0) * row
+        if self.negative:
+            report["syn1neg"] = vocab_size * row
+        report["total"] = sum(report.values())
+        return report
 
     def get_latest_training_loss(self) -> float:
         """The summed loss of the last :meth:`train` call (all its examples)."""

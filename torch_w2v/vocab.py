@@ -24,7 +24,8 @@ from typing import Callable
 import numpy as np
 from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
 
-__all__ = ["HuffmanTree", "Vocabulary", "build_vocab", "count_words", "grow_vocab",
+__all__ = ["HuffmanTree", "Vocabulary", "build_vocab", "count_words", "effective_min_count",
+           "grow_vocab",
            "huffman_tree", "keep_probabilities", "noise_distribution",
            "percentile_keep_probabilities"]
 
@@ -108,6 +109,20 @@ def _trim_decision(word, count, min_count, trim_rule) -> bool:
     return count >= min_count
 
 
+def effective_min_count(counter: Counter, min_count: int, max_final_vocab: int | None) -> int:
+    """``min_count``, raised until at most ``max_final_vocab`` words remain (gensim's rule).
+
+    Examples
+    --------
+    >>> effective_min_count(Counter({"a": 9, "b": 5, "c": 3}), 2, max_final_vocab=2)
+    4
+    """
+    if max_final_vocab is None or max_final_vocab >= len(counter):
+        return min_count
+    by_count = sorted(counter.values(), reverse=True)
+    return max(min_count, by_count[max_final_vocab] + 1)
+
+
 def build_vocab(
     counter: Counter,
     min_count: int = 5,
@@ -131,11 +146,8 @@ def build_vocab(
     sorted_vocab : bool
         Sort by descending count, ties ordered exactly as gensim orders them.
     """
-    effective_min_count = min_count
-    if max_final_vocab is not None and max_final_vocab < len(counter):
-        by_count = sorted(counter.values(), reverse=True)
-        effective_min_count = max(min_count, by_count[max_final_vocab] + 1)
-    words = [w for w, c in counter.items() if _trim_decision(w, c, effective_min_count, trim_rule)]
+    threshold = effective_min_count(counter, min_count, max_final_vocab)
+    words = [w for w, c in counter.items() if _trim_decision(w, c, threshold, trim_rule)]
     counts = np.fromiter((counter[w] for w in words), np.int64, len(words))
     if sorted_vocab:
         # gensim's exact order: descending count, ties in reverse first-seen order
