@@ -128,13 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train vectors and save them in word2vec format",
                            description="Train word vectors on CORPUS and write them in word2vec "
                                        "format, loadable with gensim's "
-                                       "KeyedVectors.load_word2vec_format.")
+                                       "KeyedVectors.load_word2vec_format. Under torchrun "
+                                       "(torchrun --nproc-per-node N -m torch_w2v train ...) "
+                                       "the ranks train data-parallel on shares of CORPUS (a "
+                                       "plain local file) and rank 0 writes the files.")
     train.add_argument("corpus", help="one sentence per line, any path/URL smart_open reads")
     train.add_argument("-o", "--output", required=True, help="where to write the vectors")
     train.add_argument("--binary", action="store_true", help="write word2vec binary format")
     train.add_argument("--vocab-output", metavar="PATH", help="also write 'word count' lines")
     train.add_argument("--model", metavar="PATH",
                        help="also save the whole model (torch_w2v.load reads it back)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint in --checkpoint-dir, if any")
     _add_estimator_flags(train)
 
     evaluate = sub.add_parser("evaluate", help="score word2vec-format vector files",
@@ -200,18 +205,36 @@ def _run_compare(args) -> None:
 
 
 def _run_train(args) -> None:
+    from .distributed import init_from_environment
     from .estimator import TorchWord2Vec
-
-    corpus, _ = _corpus(args.corpus)
-    est = TorchWord2Vec(**_estimator_params(args)).fit(corpus)
     from .io import save_word2vec_format
 
-    save_word2vec_format(est.wv, args.output, binary=args.binary, fvocab=args.vocab_output)
-    if args.model:
-        est.save(args.model)
-    last = est.history_[-1]
-    print(f"{len(est.wv):,} words x {est.wv.vector_size} dims -> {args.output} "
-          f"(final loss {last['loss']:.4f})")
+    distributed = init_from_environment()  # under torchrun: one rank of a data-parallel fit
+    rank = 0
+    if distributed:
+        import torch.distributed as dist
+
+        rank = dist.get_rank()
+        if rank:
+            logging.getLogger("torch_w2v").setLevel(logging.WARNING)
+    try:
+        corpus, _ = _corpus(args.corpus)
+        est = TorchWord2Vec(**_estimator_params(args))
+        est.fit(corpus_file=args.corpus if distributed else None,
+                X=None if distributed else corpus, resume=args.resume)
+        if rank == 0:  # every rank holds the same vectors: one writes them
+            save_word2vec_format(est.wv, args.output, binary=args.binary,
+                                 fvocab=args.vocab_output)
+            if args.model:
+                est.save(args.model)
+            last = est.history_[-1]
+            print(f"{len(est.wv):,} words x {est.wv.vector_size} dims -> {args.output} "
+                  f"(final loss {last['loss']:.4f})")
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
 
 
 def _load_vectors(path):

@@ -15,6 +15,8 @@ True
 """
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
@@ -24,6 +26,7 @@ from smart_open import open as smart_open
 
 __all__ = [
     "CorpusFile",
+    "LineRange",
     "EncodedCorpus",
     "check_reiterable",
     "checked_sentences",
@@ -56,16 +59,30 @@ class CorpusFile:
     [['the', 'cat', 'sat'], ['the', 'dog']]
     """
 
-    def __init__(self, path, encoding: str = "utf-8"):
+    def __init__(self, path, encoding: str = "utf-8", byte_range=None):
         self.path = path
         self.encoding = encoding
+        self.byte_range = byte_range
 
     def __iter__(self):
-        with smart_open(self.path, "r", encoding=self.encoding) as lines:
+        with self._text() as lines:
             for line in lines:
                 tokens = self.tokenize(line)
                 if tokens:
                     yield tokens
+
+    def _text(self):
+        if self.byte_range is None:
+            return smart_open(self.path, "r", encoding=self.encoding)
+        return io.TextIOWrapper(io.BufferedReader(LineRange(self.path, *self.byte_range)),
+                                encoding=self.encoding)
+
+    def share(self, start: int, end: int) -> CorpusFile:
+        """The same file's lines whose first byte lies in ``[start, end)`` (a plain local file:
+        a share of it for one rank of distributed training)."""
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__, byte_range=(start, end))
+        return twin
 
     def tokenize(self, line: str) -> list:
         """The tokens of one line (whitespace-separated); subclasses change the rules here."""
@@ -73,6 +90,52 @@ class CorpusFile:
 
     def __repr__(self) -> str:
         return f"CorpusFile({str(self.path)!r})"
+
+
+class LineRange(io.RawIOBase):
+    r"""A raw binary stream over the lines of a local file whose first byte lies in
+    ``[start, end)``: a line belongs to the range its first byte falls in, so the ranges of
+    ``0, s, 2s, ...`` split a file into whole lines, each in one range.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "c.txt")
+    >>> _ = open(path, "wb").write(b"ab c\nde\nfgh\n")
+    >>> [LineRange(path, s, e).read() for s, e in ((0, 4), (4, 8), (8, 12))]
+    [b'ab c\n', b'de\n', b'fgh\n']
+    """
+
+    def __init__(self, path, start: int, end: int):
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115  (closed with this stream)
+        size = os.fstat(self._file.fileno()).st_size
+        self.begin = self._line_start(min(start, size))
+        self.stop = self._line_start(min(end, size))
+        self._file.seek(self.begin)
+
+    def _line_start(self, position: int) -> int:
+        """The first line start at or after ``position``."""
+        if position == 0:
+            return 0
+        self._file.seek(position - 1)
+        self._file.readline()
+        return self._file.tell()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self.stop - self._file.tell()
+        if left <= 0:
+            return 0
+        data = self._file.read(min(len(buffer), left))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def resolve_corpus(sentences, corpus_file) -> Iterable:

@@ -15,14 +15,23 @@ Examples
 """
 from __future__ import annotations
 
+import os
 import sys
+from itertools import islice
 
 import torch
 
 from . import checkpoints, ops, text
 from .backends import select_backend
 from .callbacks import ValidationLoss
-from .corpus import check_tokens, checked_sentences, encode_corpus, resolve_corpus
+from .corpus import (
+    CorpusFile,
+    check_tokens,
+    checked_sentences,
+    encode_corpus,
+    resolve_corpus,
+)
+from .distributed import Distributed, EpochSync, byte_share
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
 from .model import EmbeddingTables
@@ -106,8 +115,11 @@ class TrainingRun:
         self.backend = None
         self.tables = None
         self.position = Position()
+        self.dist = Distributed.current()  # under torchrun: data-parallel (torch_w2v.distributed)
         progress = self.params["progress"]
-        self.progress = _stderr_is_terminal() if progress is None else progress
+        self.progress = ((_stderr_is_terminal() if progress is None else progress)
+                         and (self.dist is None or self.dist.rank == 0))
+        self.corpus_words = 0
 
     @property
     def epoch(self) -> int:
@@ -151,6 +163,8 @@ class TrainingRun:
         NothingToTrain
             If the text holds no word of the vocabulary.
         """
+        if self.dist is not None:  # this rank's share of the text
+            sentences = self._share(sentences)
         if vocab is not None:
             self.vocab, recording = vocab, None
             if streaming and total_words is None:
@@ -182,15 +196,42 @@ class TrainingRun:
         recording = None
         max_vocab_size = self.params["max_vocab_size"]
         if max_vocab_size is None and text.applies(sentences) and ops.load():
-            counter, total, recording = text.count_and_record_file(sentences.path)
+            counter, total, recording = text.count_and_record_file(sentences.path,
+                                                                   sentences.byte_range)
         elif streaming and max_vocab_size is None:
             counter, total, recording = count_and_record(checked_sentences(sentences))
         else:
             counter, total, _ = count_words(checked_sentences(sentences), max_vocab_size)
+        local_total = total
+        if self.dist is not None:  # the whole corpus's counts, in its first-seen order
+            counter, total = self.dist.merge_counts(counter, total)
         if total == 0:
             raise ValueError("the corpus is empty: it holds no tokens to train on")
         check_tokens(counter)
-        return counter, total, recording
+        self.corpus_words = total
+        return counter, local_total, recording
+
+    def _share(self, sentences):
+        """This rank's contiguous share of the corpus, after checking that every rank runs the
+        same parameters on the same corpus."""
+        p = self.params
+        if p["max_vocab_size"] is not None or p["checkpoint_every"] is not None:
+            raise ValueError("distributed training supports neither max_vocab_size (gensim "
+                             "prunes sentence by sentence, which ranks cannot share) nor "
+                             "checkpoint_every (checkpoints are taken at epoch ends, when "
+                             "the ranks agree): leave them None")
+        if isinstance(sentences, CorpusFile):
+            path = os.fspath(sentences.path)
+            if not os.path.isfile(path) or path.endswith(COMPRESSED):
+                raise ValueError(f"distributed training reads each rank's share of {path} by "
+                                 "byte offsets: give a plain, uncompressed local file (e.g. "
+                                 "`gunzip -k` it first)")
+            size = os.path.getsize(path)
+            self.dist.check_same(p, f"{os.path.basename(path)} ({size} bytes)")
+            return sentences.share(*byte_share(size, self.dist.rank, self.dist.world_size))
+        n = len(sentences) if hasattr(sentences, "__len__") else sum(1 for _ in sentences)
+        self.dist.check_same(p, f"{n} sentences")
+        return SentenceSlice(sentences, self.dist.share(n))
 
     def _vocabulary(self, counter):
         p = self.params
@@ -227,14 +268,21 @@ class TrainingRun:
         seed = p["seed"] + len(earlier)  # a continued model draws new random streams
         self.tables = self._tables(seed)
         distributions = self._distributions()
+        rank = self.dist.rank if self.dist is not None else 0
+        if self.dist is not None and not self.corpus_words:  # not counted here (a given vocab)
+            self.corpus_words = int(self.dist.sum_numbers(corpus.raw_words)[0])
         if self.backend.consumes == "chunks":  # it samples the text itself
-            feed = ChunkFeed(seed, self.backend.chunk_tokens)
+            feed = ChunkFeed(seed, self.backend.chunk_tokens, stream=rank)
         else:
-            feed = self._sampler(distributions, batch_size, seed)
+            feed = self._sampler(distributions, batch_size, seed + 1_000_003 * rank)
+        sync = None
+        if self.dist is not None:
+            self.dist.choose_frequent_rows(self.vocab.counts)
+            sync = EpochSync(self.dist, self.tables, self.mode, len(self.vocab))
         if checkpoint is not None:
             self.position = checkpoints.restore(checkpoint, self.tables, feed.generator)
         save = None
-        if p["checkpoint_dir"]:
+        if p["checkpoint_dir"] and rank == 0:  # distributed: rank 0, once the ranks agree
             def save(position):
                 checkpoints.save(p["checkpoint_dir"], p, self.vocab, self.tables,
                                  feed.generator, position, corpus.raw_words)
@@ -249,14 +297,14 @@ class TrainingRun:
                                alpha=p["alpha"], min_alpha=p["min_alpha"],
                                callbacks=callbacks, run=self, progress=self.progress,
                                position=self.position, checkpoint=save,
-                               checkpoint_every=p["checkpoint_every"])
+                               checkpoint_every=p["checkpoint_every"], sync=sync)
         call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
         return FittedModel(
             vocab=self.vocab,
             input_vectors=self.tables.input_vectors.detach().cpu().numpy(),
             output_vectors=self.tables.output_vectors.detach().cpu().numpy(),
             history=earlier + [dict(h, run=call) for h in history],
-            corpus_words=corpus.raw_words, device=str(self.device))
+            corpus_words=self.corpus_words or corpus.raw_words, device=str(self.device))
 
     def _tables(self, seed):
         return initial_tables(len(self.vocab), self.params["vector_size"], self.mode, seed,
@@ -283,6 +331,22 @@ class TrainingRun:
             noise_table_size=p["noise_table_size"] if p["noise_sampler"] == "table" else None,
             tree=distributions.tree, hs_offset=self.mode.hs_offset(len(self.vocab)),
         )
+
+
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lzma", ".zip")
+
+
+class SentenceSlice:
+    """A re-iterable slice of a re-iterable corpus (one rank's share)."""
+
+    def __init__(self, sentences, part: slice):
+        self.sentences, self.part = sentences, part
+
+    def __iter__(self):
+        return islice(self.sentences, self.part.start, self.part.stop)
+
+    def __len__(self) -> int:
+        return self.part.stop - self.part.start
 
 
 def initial_tables(size: int, vector_size: int, mode: Mode, seed: int,

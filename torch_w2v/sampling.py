@@ -155,9 +155,10 @@ class ChunkFeed:
 
     generator = None  # nothing to checkpoint: the seeds follow from (seed, epoch, chunk)
 
-    def __init__(self, seed: int, chunk_tokens: int):
+    def __init__(self, seed: int, chunk_tokens: int, stream: int = 0):
         self.seed = seed
         self.chunk_tokens = chunk_tokens
+        self.stream = stream  # a rank of distributed training draws its own numbers
 
     def epoch(self, corpus, skip_chunks: int = 0, epoch: int = 1):
         """Yield the chunks of one pass over ``corpus``, leaving out the first ``skip_chunks``."""
@@ -167,7 +168,8 @@ class ChunkFeed:
 
     def chunk_seed(self, epoch: int, index: int) -> int:
         """A signed 64-bit seed for chunk ``index`` of ``epoch``."""
-        key = f"{self.seed}/{epoch}/{index}".encode()
+        key = f"{self.seed}/{epoch}/{index}" + (f"/{self.stream}" if self.stream else "")
+        key = key.encode()
         return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little",
                               signed=True)
 

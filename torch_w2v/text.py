@@ -41,10 +41,13 @@ def applies(sentences) -> bool:
             and sentences.encoding.lower().replace("-", "").replace("_", "") == "utf8")
 
 
-def _blocks(path):
+def _blocks(path, byte_range=None):
     from smart_open import open as smart_open
 
-    with smart_open(path, "rb") as stream:
+    from .corpus import LineRange
+
+    opened = LineRange(path, *byte_range) if byte_range else smart_open(path, "rb")
+    with opened as stream:
         while True:
             block = stream.read(BLOCK_BYTES)
             if not block:
@@ -85,11 +88,12 @@ def _flushes(pieces, flush_tokens: int):
         yield np.concatenate(ids_parts), np.concatenate(length_parts)
 
 
-def count_and_record_file(path) -> tuple:
+def count_and_record_file(path, byte_range=None) -> tuple:
     """Count the words of a UTF-8 corpus file and record it as first-seen ids, in C++.
 
     The same result as :func:`torch_w2v.streaming.count_and_record` on
-    ``CorpusFile(path)``: ``(counter, total_words, recording)``.
+    ``CorpusFile(path)``: ``(counter, total_words, recording)``; with ``byte_range``, of the
+    lines that start in that range of a local file (:class:`~torch_w2v.corpus.LineRange`).
 
     Raises
     ------
@@ -106,7 +110,7 @@ def count_and_record_file(path) -> tuple:
 
     def counted():
         try:
-            for block in read_ahead(_blocks(path)):
+            for block in read_ahead(_blocks(path, byte_range)):
                 ids, lengths = counter.feed(torch.frombuffer(bytearray(block), dtype=torch.uint8),
                                             False)
                 yield ids.numpy(), lengths.numpy()

@@ -61,7 +61,7 @@ class Position:
 
 def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
                  run=None, progress=False, position=None, checkpoint=None,
-                 checkpoint_every=None):
+                 checkpoint_every=None, sync=None):
     """Train ``model`` for ``epochs`` passes over ``corpus``, one ``step`` per item of ``feed``.
 
     Parameters
@@ -89,6 +89,9 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
         ``checkpoint(position)``, called at the end of every epoch and, with
         ``checkpoint_every``, at the first chunk boundary after every ``checkpoint_every`` raw
         words.
+    sync : torch_w2v.distributed.EpochSync, optional
+        Under ``torch.distributed``: called after every chunk and at the end of every epoch,
+        which then reports the sums over the ranks.
 
     Returns
     -------
@@ -136,6 +139,8 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
                                         loss=f"{loss_sum.item() / max(pairs.item(), 1):.4f}")
                 if batch.chunk_end:
                     pos.chunks_done += 1
+                    if sync is not None:
+                        sync.after_chunk()
                     if checkpoint is not None and next_checkpoint is not None \
                             and pos.words_done >= next_checkpoint:
                         pos.epoch_loss, pos.epoch_pairs = loss_sum.item(), int(pairs.item())
@@ -143,13 +148,17 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
                         pos.epoch_seconds = time.perf_counter() - start
                         checkpoint(pos)
                         next_checkpoint = _next_multiple(pos.words_done, checkpoint_every)
+            totals = [loss_sum.item(), pairs.item(), effective.item(), pos.epoch_words]
+            if sync is not None:  # every rank's: the history is the whole run's
+                totals = sync.end_epoch(*totals)
             seconds = time.perf_counter() - start
-            n_pairs = int(pairs.item())
-            loss = loss_sum.item() / max(n_pairs, 1)
+            loss_total, n_pairs, n_effective, words = totals
+            n_pairs = int(n_pairs)
+            loss = loss_total / max(n_pairs, 1)
             _check_finite(loss, epoch, lr)
-            logs = {"epoch": epoch, "loss": loss, "pairs": n_pairs, "words": pos.epoch_words,
-                    "effective_words": int(effective.item()),
-                    "seconds": seconds, "words_per_sec": pos.epoch_words / max(seconds, 1e-9),
+            logs = {"epoch": epoch, "loss": loss, "pairs": n_pairs, "words": int(words),
+                    "effective_words": int(n_effective),
+                    "seconds": seconds, "words_per_sec": words / max(seconds, 1e-9),
                     "lr": lr}
             pos.history.append(logs)
             pos.epoch, pos.chunks_done, pos.epoch_words = epoch + 1, 0, 0

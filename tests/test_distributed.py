@@ -1,0 +1,171 @@
+"""Data-parallel training under torch.distributed: real gloo ranks in subprocesses."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from conftest import zipf_corpus
+
+from torch_w2v import TorchWord2Vec
+
+FAST = dict(vector_size=12, min_count=2, epochs=3, workers=1, progress=False)
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(tmp_path, script: str, ranks: int = 2, timeout: float = 120, only=None, **env):
+    """Run ``script`` as ``ranks`` processes of one gloo group; returns (returncode, output)
+    per rank. The script gets ``out`` (a folder) and ``rank``. With ``only``, the ranks not in
+    it are killed once those are done."""
+    code = "import os, json, sys\nout = sys.argv[1]\nrank = int(os.environ['RANK'])\n" + \
+        "from torch_w2v.distributed import init_from_environment\ninit_from_environment()\n" + \
+        textwrap.dedent(script) + \
+        "\nimport torch.distributed as dist\ndist.barrier()\ndist.destroy_process_group()\n"
+    (tmp_path / "script.py").write_text(code)
+    port = _port()
+    processes = []
+    for rank in range(ranks):
+        environment = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                       "WORLD_SIZE": str(ranks), "RANK": str(rank), "LOCAL_RANK": str(rank),
+                       "TORCH_W2V_DIST_TIMEOUT": "20", **env}
+        processes.append(subprocess.Popen(
+            [sys.executable, str(tmp_path / "script.py"), str(tmp_path)], env=environment,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    results = {}
+    deadline = time.monotonic() + timeout
+    waited = [r for r in range(ranks) if only is None or r in only]
+    for rank in waited + [r for r in range(ranks) if r not in waited]:
+        process = processes[rank]
+        if rank not in waited:
+            process.kill()
+        try:
+            out, _ = process.communicate(timeout=max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, _ = process.communicate()
+            out += "\n[killed by the test: timeout]"
+        results[rank] = (process.returncode, out)
+    return [results[r] for r in range(ranks)]
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(" ".join(s) for s in zipf_corpus(n_sentences=600)) + "\n")
+    return path
+
+
+FIT_AND_DUMP = """
+from torch_w2v import TorchWord2Vec
+est = TorchWord2Vec(vector_size=12, min_count=2, epochs=3, workers=1, progress=False)
+est.fit(corpus_file=os.path.join(out, "corpus.txt"))
+json.dump({"words": est.wv.index_to_key, "counts": est.vocab_.counts.tolist(),
+           "vectors": est.wv.vectors.tolist(), "history": est.history_,
+           "corpus_words": est.corpus_words_}, open(os.path.join(out, f"rank{rank}.json"), "w"))
+"""
+
+
+def test_two_ranks_count_jointly_and_end_with_the_same_vectors(tmp_path, corpus_file):
+    results = _launch(tmp_path, FIT_AND_DUMP)
+    assert [code for code, _ in results] == [0, 0], results
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    single = TorchWord2Vec(**FAST).fit(corpus_file=str(corpus_file))
+    for rank in ranks:  # the joint count is a single process's: words, order, counts
+        assert rank["words"] == single.wv.index_to_key
+        assert rank["counts"] == single.vocab_.counts.tolist()
+        assert rank["corpus_words"] == single.corpus_words_
+        assert [h["words"] for h in rank["history"]] == [single.corpus_words_] * 3
+    assert ranks[0]["vectors"] == ranks[1]["vectors"]  # averaged at the end: identical
+    timing = ("seconds", "words_per_sec")
+    assert [{k: v for k, v in h.items() if k not in timing} for h in ranks[0]["history"]] == \
+        [{k: v for k, v in h.items() if k not in timing} for h in ranks[1]["history"]]
+    losses = [h["loss"] for h in ranks[0]["history"]]
+    assert losses[-1] < losses[0]
+    close = np.array(ranks[0]["vectors"])
+    cos = (close * single.wv.vectors).sum(1) / np.linalg.norm(close, axis=1) / np.linalg.norm(
+        single.wv.vectors, axis=1)
+    assert np.isfinite(close).all() and cos.mean() > 0.2  # the same seeds, different splits
+
+
+def test_in_memory_corpora_are_shared_by_sentences(tmp_path):
+    script = """
+    import sys
+    sys.path.insert(0, %r)
+    from conftest import zipf_corpus
+    from torch_w2v import TorchWord2Vec
+    est = TorchWord2Vec(vector_size=12, min_count=2, epochs=2, workers=1, progress=False)
+    est.fit(zipf_corpus(n_sentences=600))
+    json.dump({"words": est.wv.index_to_key, "vectors": est.wv.vectors.tolist()},
+              open(os.path.join(out, f"rank{rank}.json"), "w"))
+    """.replace("%r", repr(os.path.dirname(__file__)))
+    results = _launch(tmp_path, script)
+    assert [code for code, _ in results] == [0, 0], results
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    single = TorchWord2Vec(**FAST).fit(zipf_corpus(n_sentences=600))
+    assert ranks[0]["words"] == ranks[1]["words"] == single.wv.index_to_key
+    assert ranks[0]["vectors"] == ranks[1]["vectors"]
+
+
+def test_ranks_with_other_parameters_refuse_clearly(tmp_path, corpus_file):
+    script = FIT_AND_DUMP.replace("vector_size=12", "vector_size=12 if rank == 0 else 8")
+    results = _launch(tmp_path, script)
+    for code, out in results:
+        assert code != 0 and "rank 1 was started with other parameters" in out
+        assert "vector_size=8 (rank 0: 12)" in out
+
+
+def test_a_rank_that_dies_stops_the_others_with_a_clear_error(tmp_path, corpus_file):
+    script = textwrap.dedent("""
+    from torch_w2v import Callback
+    class Die(Callback):
+        def on_epoch_end(self, run, epoch, logs):
+            if rank == 1 and epoch == 1:
+                os._exit(3)
+    """) + FIT_AND_DUMP.replace("progress=False)", "progress=False, callbacks=[Die()])")
+    start = time.monotonic()
+    results = _launch(tmp_path, script, timeout=90)
+    assert results[1][0] == 3
+    assert results[0][0] != 0 and "distributed training stopped on rank 0" in results[0][1]
+    assert time.monotonic() - start < 60
+
+
+def test_a_rank_that_hangs_stops_the_others_after_the_timeout(tmp_path, corpus_file):
+    script = textwrap.dedent("""
+    import signal
+    from torch_w2v import Callback
+    class Hang(Callback):
+        def on_epoch_end(self, run, epoch, logs):
+            if rank == 1 and epoch == 1:
+                os.kill(os.getpid(), signal.SIGSTOP)
+    """) + FIT_AND_DUMP.replace("progress=False)", "progress=False, callbacks=[Hang()])")
+    start = time.monotonic()
+    results = _launch(tmp_path, script, timeout=45, only=[0], TORCH_W2V_DIST_TIMEOUT="8")
+    assert results[0][0] != 0 and "distributed training stopped on rank 0" in results[0][1]
+    assert "[killed by the test" not in results[0][1]
+    assert time.monotonic() - start < 40  # the group's timeout (8 s), not forever
+
+
+def test_the_cli_under_torchrun_writes_once_and_resumes(tmp_path, corpus_file):
+    ckpt = tmp_path / "ckpt"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+               "--master-port", str(_port()), "-m", "torch_w2v", "train", str(corpus_file),
+               "-o", str(tmp_path / "vectors.txt"), "--vector-size", "12", "--min-count", "2",
+               "--epochs", "3", "--workers", "1", "--progress", "false",
+               "--checkpoint-dir", str(ckpt)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("words x 12 dims") == 1  # rank 0 alone reports and writes
+    assert (tmp_path / "vectors.txt").exists() and (ckpt / "checkpoint.npz").exists()
+    again = subprocess.run(command + ["--resume", "--epochs", "3"], capture_output=True,
+                           text=True, timeout=180)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming in epoch 4" in again.stderr

@@ -1,0 +1,218 @@
+"""Data-parallel training under ``torch.distributed`` (``torchrun``): a layer the run uses.
+
+When a process group is initialised (``torchrun --nproc-per-node N -m torch_w2v train ...``, or
+``torch.distributed.init_process_group`` in your own script), a ``fit`` trains data-parallel,
+pWord2Vec's way:
+
+- every rank reads and trains its own share of the corpus: for ``corpus_file`` the lines that
+  start in its byte range of the file (a plain local file), for token lists its contiguous
+  slice of the sentences; no rank reads the whole corpus every epoch;
+- the vocabulary is counted jointly: each rank counts its share, the counts are gathered in
+  rank order, so words, counts and order equal a single process's count;
+- each rank trains its own copy of the tables; the rows of the most frequent words (those
+  covering half the tokens, at most 4,096) are averaged over the ranks after every chunk, the
+  whole tables at the end of every epoch, so every rank ends with the same vectors;
+- the learning rate follows each rank's share of the words, which is the global schedule for
+  shares of equal size; the history's loss, pairs and words are sums over the ranks.
+
+Collectives run on the tables' device: gloo for CPUs, NCCL for GPUs. A rank that dies makes the
+others fail at their next collective with a ``RuntimeError`` naming distributed training; one
+that hangs, after the process group's timeout (``torch-w2v`` sets ``$TORCH_W2V_DIST_TIMEOUT``
+seconds, default 300). Ranks started with other parameters or corpora refuse before training.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+from collections import Counter
+
+import numpy as np
+import torch
+
+__all__ = ["Distributed", "init_from_environment", "byte_share"]
+
+logger = logging.getLogger("torch_w2v")
+
+FREQUENT_SHARE = 0.5  # the rows synced after every chunk cover this share of the tokens
+FREQUENT_MAX_ROWS = 4096
+_FREE_PARAMS = ("progress", "workers", "device", "callbacks", "trim_rule")
+
+
+def init_from_environment() -> bool:
+    """Join the process group ``torchrun`` describes in the environment (``WORLD_SIZE`` > 1):
+    gloo on CPUs, NCCL on GPUs, a timeout of ``$TORCH_W2V_DIST_TIMEOUT`` seconds (default 300).
+    Returns whether a group is up."""
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
+        return False
+    if not dist.is_initialized():
+        timeout = float(os.environ.get("TORCH_W2V_DIST_TIMEOUT", "300"))
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+    return True
+
+
+def byte_share(size: int, rank: int, world: int) -> tuple:
+    """The byte range ``[start, end)`` of rank ``rank``'s share of a ``size``-byte file: a line
+    belongs to the share its first byte falls in.
+
+    Examples
+    --------
+    >>> [byte_share(10, r, 3) for r in range(3)]
+    [(0, 3), (3, 6), (6, 10)]
+    """
+    return size * rank // world, size * (rank + 1) // world
+
+
+class Distributed:
+    """The process group a run trains in.
+
+    Attributes
+    ----------
+    rank, world_size : int
+    """
+
+    def __init__(self, group=None):
+        import torch.distributed as dist
+
+        self._dist = dist
+        self.group = group
+        self.rank = dist.get_rank(group)
+        self.world_size = dist.get_world_size(group)
+        self.frequent_rows = 0
+
+    @classmethod
+    def current(cls) -> Distributed | None:
+        """The default process group when one is initialised with more than one rank."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            return cls()
+        return None
+
+    # -- agreeing before training --------------------------------------------------------------
+
+    def _gather(self, value) -> list:
+        gathered = [None] * self.world_size
+        try:
+            self._dist.all_gather_object(gathered, value, group=self.group)
+        except RuntimeError as err:
+            raise self._failure(err) from err
+        return gathered
+
+    def check_same(self, params: dict, corpus: str) -> None:
+        """Refuse (``ValueError``, on every rank) ranks started with other parameters or
+        another corpus than rank 0."""
+        mine = {k: v for k, v in params.items() if k not in _FREE_PARAMS}
+        mine = json.loads(json.dumps(mine, default=repr))
+        everyone = self._gather((mine, corpus))
+        first_params, first_corpus = everyone[0]
+        for rank, (theirs, their_corpus) in enumerate(everyone):
+            changed = sorted(k for k in first_params if first_params[k] != theirs.get(k))
+            if changed:
+                names = ", ".join(f"{k}={theirs.get(k)!r} (rank 0: {first_params[k]!r})"
+                                  for k in changed)
+                raise ValueError(f"rank {rank} was started with other parameters: {names}; "
+                                 "start every rank with the same ones")
+            if their_corpus != first_corpus:
+                raise ValueError(f"rank {rank} was started on another corpus ({their_corpus}; "
+                                 f"rank 0: {first_corpus}); give every rank the same corpus")
+
+    def merge_counts(self, counter: Counter, total: int) -> tuple:
+        """Every rank's counts of its share, added in rank order: the counts, first-seen order
+        included, of the whole corpus; and its token total."""
+        merged: Counter = Counter()
+        grand_total = 0
+        for their_counter, their_total in self._gather((counter, total)):
+            for word, count in their_counter.items():
+                merged[word] += count
+            grand_total += their_total
+        return merged, grand_total
+
+    def share(self, n: int) -> slice:
+        """This rank's contiguous slice of ``n`` items (sentences)."""
+        return slice(n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size)
+
+    # -- keeping the tables in sync ------------------------------------------------------------
+
+    def choose_frequent_rows(self, counts: np.ndarray) -> None:
+        """Sync after every chunk the rows of the most frequent words covering
+        ``FREQUENT_SHARE`` of the tokens (the vocabulary is sorted, most frequent first)."""
+        order = np.sort(np.asarray(counts))[::-1]
+        covered = np.searchsorted(np.cumsum(order), FREQUENT_SHARE * order.sum()) + 1
+        self.frequent_rows = int(min(len(counts), max(covered, min(64, len(counts))),
+                                     FREQUENT_MAX_ROWS))
+
+    def sync_rows(self, blocks, more: bool) -> bool:
+        """Average ``blocks`` (views of table rows) over the ranks, in one collective; returns
+        whether any rank still has chunks of this epoch to train (``more`` on some rank)."""
+        device = blocks[0].device
+        flat = torch.cat([b.reshape(-1) for b in blocks]
+                         + [torch.tensor([float(more)], device=device)])
+        self._all_reduce(flat)
+        flat[:-1] /= self.world_size
+        offset = 0
+        for block in blocks:
+            block.copy_(flat[offset:offset + block.numel()].view_as(block))
+            offset += block.numel()
+        return bool(flat[-1].item() > 0)
+
+    def average_tables(self, tables) -> None:
+        """Average both tables over the ranks: afterwards every rank holds the same vectors."""
+        for table in (tables.input_vectors.data, tables.output_vectors.data):
+            self._all_reduce(table)
+            table /= self.world_size
+
+    def sum_numbers(self, *numbers, device="cpu") -> list:
+        """Sums over the ranks of some numbers (floats), through ``device`` (NCCL needs a
+        GPU tensor)."""
+        values = torch.tensor([float(x) for x in numbers], dtype=torch.float64, device=device)
+        self._all_reduce(values)
+        return values.tolist()
+
+    def _all_reduce(self, tensor) -> None:
+        try:
+            self._dist.all_reduce(tensor, group=self.group)
+        except RuntimeError as err:
+            raise self._failure(err) from err
+
+    def _failure(self, err) -> RuntimeError:
+        return RuntimeError(f"distributed training stopped on rank {self.rank}: another rank "
+                            f"died, hung past the timeout or failed ({str(err).splitlines()[0]});"
+                            " see the other ranks' logs, then resume from the last checkpoint")
+
+
+class EpochSync:
+    """What the training loop calls to keep the ranks' tables in step (see the module
+    docstring): after every chunk, the frequent rows; at the end of an epoch, the remaining
+    lockstep rounds, the whole tables and the epoch's totals.
+
+    The frequent rows are the first ``dist.frequent_rows`` words' input and negative-sampling
+    rows (the vocabulary is sorted) and, with hierarchical softmax, as many inner nodes next to
+    the root (the last rows: every frequent word's path starts there)."""
+
+    def __init__(self, dist: Distributed, tables, mode, vocab_size: int):
+        rows = dist.frequent_rows
+        self.dist, self.tables = dist, tables
+        self.blocks = [tables.input_vectors.data[:rows]]
+        if mode.negative:
+            self.blocks.append(tables.output_vectors.data[:rows])
+        if mode.hs:
+            end = mode.hs_offset(vocab_size) + vocab_size - 1
+            self.blocks.append(tables.output_vectors.data[max(end - rows, 0):end])
+
+    def after_chunk(self) -> None:
+        self.dist.sync_rows(self.blocks, more=True)
+
+    def end_epoch(self, *totals) -> list:
+        """Join the other ranks' remaining rounds until none has chunks left, average the
+        tables, and return the ranks' sums of ``totals``."""
+        while self.dist.sync_rows(self.blocks, more=False):
+            pass
+        self.dist.average_tables(self.tables)
+        return self.dist.sum_numbers(*totals, device=self.tables.input_vectors.device)
