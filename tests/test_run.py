@@ -123,21 +123,31 @@ def test_workers_apply_to_their_own_fit_only(corpus):
             seen.append(torch.get_num_threads())
 
     solo = TorchWord2Vec(**FAST).fit(corpus)
-    stop, other_fits = threading.Event(), []
+    stop, running, other_fits, errors = threading.Event(), threading.Event(), [], []
+    big = zipf_corpus(n_sentences=3000, seed=4)
+
+    class Started(Callback):
+        def on_train_begin(self, run):
+            running.set()
 
     def other():
-        big = zipf_corpus(n_sentences=3000, seed=4)
-        while not stop.is_set():
-            other_fits.append(TorchWord2Vec(**{**FAST, "workers": 2}).fit(big))
+        try:
+            while not stop.is_set():
+                other_fits.append(TorchWord2Vec(**{**FAST, "workers": 2},
+                                                callbacks=[Started()]).fit(big))
+        except Exception as err:  # shown by the assertion below
+            errors.append(repr(err))
+            running.set()
 
     beside = threading.Thread(target=other)
     beside.start()
+    running.wait(timeout=60)  # the two-worker fits train all through the one-worker ones
     try:
         fits = [TorchWord2Vec(**FAST, callbacks=[Threads()]).fit(corpus) for _ in range(4)]
     finally:
         stop.set()
         beside.join()
-    assert other_fits  # the two fits did overlap
+    assert not errors and other_fits
     for est in fits:
         assert np.array_equal(est.wv.vectors, solo.wv.vectors)
         assert np.array_equal(est.output_vectors_, solo.output_vectors_)

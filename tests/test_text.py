@@ -94,7 +94,8 @@ def test_fits_through_the_compiled_path_equal_fits_through_python(tmp_path, monk
     params = dict(vector_size=8, epochs=2, workers=1, progress=False, min_count=2)
     used = []
     real = text.count_and_record_file
-    monkeypatch.setattr(text, "count_and_record_file", lambda p: used.append(p) or real(p))
+    monkeypatch.setattr(text, "count_and_record_file",
+                        lambda p, *share: used.append(p) or real(p, *share))
     streamed = TorchWord2Vec(**params).fit(corpus_file=str(path))
     in_memory = TorchWord2Vec(**params).fit(CorpusFile(str(path)))
     assert used == [str(path)] * 2
