@@ -272,7 +272,10 @@ class TrainingRun:
         if self.dist is not None and not self.corpus_words:  # not counted here (a given vocab)
             self.corpus_words = int(self.dist.sum_numbers(corpus.raw_words)[0])
         if self.backend.consumes == "chunks":  # it samples the text itself
-            feed = ChunkFeed(seed, self.backend.chunk_tokens, stream=rank)
+            chunk_tokens = self.backend.chunk_tokens
+            if self.dist is not None:  # ranks sync after every chunk: 32 or more an epoch
+                chunk_tokens = min(chunk_tokens, max(SYNC_TOKENS, corpus.raw_words // 32))
+            feed = ChunkFeed(seed, chunk_tokens, stream=rank)
         else:
             feed = self._sampler(distributions, batch_size, seed + 1_000_003 * rank)
         sync = None
@@ -334,6 +337,7 @@ class TrainingRun:
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lzma", ".zip")
+SYNC_TOKENS = 8192  # the smallest chunk of a distributed run: ranks sync after each
 
 
 class SentenceSlice:

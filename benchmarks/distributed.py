@@ -1,0 +1,147 @@
+"""Data-parallel training under torchrun on one machine: time and quality of 1, 2 and 4 ranks
+(one thread each) against one process with one thread, and the cost of a sync.
+
+    python benchmarks/distributed.py [--corpus FILE ...] [--ranks 1,2,4] [--seeds 1,2,3]
+
+Each configuration runs as its own ``torchrun --nproc-per-node N`` job (one rank: a plain
+process); rank 0 times its ``fit`` and scores the vectors. The sync measurement times, on 2
+gloo ranks, the merge of the tables after a chunk (one all-reduce of both tables), for the
+corpus's vocabulary at 100 dimensions. Results: ``--out``/distributed.json and a markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+WORKER = r'''
+import json, os, sys, time
+from torch_w2v import TorchWord2Vec
+from torch_w2v.distributed import Distributed, init_from_environment
+from torch_w2v.evaluate import evaluate
+from torch_w2v.run import prepare_backend
+
+corpus, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+init_from_environment()
+est = TorchWord2Vec(workers=1, seed=seed, progress=False)
+prepare_backend(est.get_params())
+start = time.perf_counter()
+est.fit(corpus_file=corpus)
+seconds = time.perf_counter() - start
+dist = Distributed.current()
+if dist is None or dist.rank == 0:
+    result = {"seconds": seconds, "words": sum(h["words"] for h in est.history_),
+              "loss": est.history_[-1]["loss"], **evaluate(est.wv),
+              "frequent_rows": dist.frequent_rows if dist else 0,
+              "vocab": len(est.wv)}
+    json.dump(result, open(out, "w"))
+if dist is not None:
+    import torch.distributed as td
+    td.destroy_process_group()
+'''
+
+SYNC = r'''
+import json, os, sys, time
+import numpy as np, torch
+from torch_w2v.distributed import Distributed, EpochSync, init_from_environment
+from torch_w2v.model import EmbeddingTables
+from torch_w2v.modes import Mode
+
+vocab, dim, frequent, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+init_from_environment()
+dist = Distributed.current()
+dist.frequent_rows = frequent
+tables = EmbeddingTables(vocab, dim)
+sync = EpochSync(dist, tables, Mode(), vocab)
+for _ in range(5):
+    sync.after_chunk()
+start = time.perf_counter()
+for _ in range(50):
+    sync.after_chunk()
+seconds = (time.perf_counter() - start) / 50
+if dist.rank == 0:
+    json.dump({"sync_seconds": seconds,
+               "sync_bytes": (tables.input_vectors.numel() + tables.output_vectors.numel()) * 4
+               + 4}, open(out, "w"))
+import torch.distributed as td
+td.destroy_process_group()
+'''
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(ranks: int, script: str, args: list) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(script)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{os.environ.get('PYTHONPATH', '')}"}
+    if ranks == 1:
+        command = [sys.executable, f.name, *args]
+    else:
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
+                   str(ranks), "--master-port", str(_port()), f.name, *args]
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+    os.unlink(f.name)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", nargs="+", default=[str(HERE / "results" / "corpora" /
+                                                            "wiki-sample-pieces.txt")])
+    parser.add_argument("--ranks", default="1,2,4")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {}
+    lines = ["| corpus | ranks | fit seconds (median) | speed-up | final loss | analogy | WS353 "
+             "| SimLex |", "|---|---|---|---|---|---|---|---|"]
+    for corpus in args.corpus:
+        name = Path(corpus).name
+        report[name] = {}
+        for ranks in map(int, args.ranks.split(",")):
+            runs = []
+            for seed in map(int, args.seeds.split(",")):
+                target = out / f"dist-{ranks}-{seed}.json"
+                _run(ranks, WORKER, [corpus, str(seed), str(target)])
+                runs.append(json.loads(target.read_text()))
+                print(f"{name}: {ranks} rank(s), seed {seed}: {runs[-1]}", flush=True)
+            summary = {k: statistics.mean(r[k] for r in runs)
+                       for k in ("loss", "analogy", "wordsim353", "simlex999")}
+            summary["seconds"] = statistics.median(r["seconds"] for r in runs)
+            summary["frequent_rows"] = runs[0]["frequent_rows"]
+            summary["vocab"] = runs[0]["vocab"]
+            report[name][ranks] = summary
+            base = report[name][min(report[name])]["seconds"]
+            lines.append(f"| {name} | {ranks} | {summary['seconds']:.2f} | "
+                         f"{base / summary['seconds']:.2f}x | {summary['loss']:.4f} | "
+                         f"{summary['analogy']:.4f} | {summary['wordsim353']:.4f} | "
+                         f"{summary['simlex999']:.4f} |")
+        first = report[name][min(report[name])]
+        target = out / "dist-sync.json"
+        _run(2, SYNC, [str(first["vocab"]), "100", str(report[name][max(report[name])]
+                                                      ["frequent_rows"] or 64), str(target)])
+        report[name]["sync"] = json.loads(target.read_text())
+        print(f"{name}: sync {report[name]['sync']}", flush=True)
+    (out / "distributed.json").write_text(json.dumps(report, indent=2))
+    table = "\n".join(lines)
+    (out / "distributed.md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
