@@ -23,6 +23,22 @@ def test_streaming_corpus_yields_the_same_ids_as_the_encoded_one(tmp_path):
     assert [n for part in lengths for n in part] == encoded.sentence_lengths.tolist()
 
 
+def test_streaming_chunks_cut_large_flushes_to_the_size_asked(monkeypatch):
+    """Distributed runs merge after every chunk and ask for chunks much smaller than a flush:
+    they get them (not one chunk per flush), with every token once, in order."""
+    from torch_w2v.streaming import StreamingCorpus
+
+    monkeypatch.setattr(StreamingCorpus, "FLUSH_TOKENS", 256)
+    sentences = [[f"w{i % 7}" for i in range(n)] for n in range(1, 60)]  # 1770 tokens
+    vocab = {f"w{i}": i for i in range(7)}
+    encoded = encode_corpus(sentences, vocab)
+    chunks = list(StreamingCorpus(sentences, vocab, encoded.raw_words).chunks(64))
+    assert len(chunks) >= encoded.raw_words // 128
+    assert all(len(ids) < 2 * 64 + 60 for ids, _, _ in chunks)
+    assert np.array_equal(np.concatenate([ids for ids, _, _ in chunks]), encoded.ids)
+    assert sum(raw for _, _, raw in chunks) == encoded.raw_words
+
+
 def test_read_ahead_hands_errors_to_the_consumer():
     from torch_w2v.streaming import read_ahead
 

@@ -36,7 +36,8 @@ __all__ = ["Distributed", "init_from_environment", "byte_share"]
 
 logger = logging.getLogger("torch_w2v")
 
-FREQUENT_SHARE = 0.5
+MEAN_SHARE = 0.25  # the most frequent words' rows covering this share of tokens take the mean
+STALE_TOKENS = 32768  # tokens the other ranks train between two merges (sets the chunk size)
 _FREE_PARAMS = ("progress", "workers", "device", "callbacks", "trim_rule")
 
 
@@ -84,7 +85,7 @@ class Distributed:
         self.group = group
         self.rank = dist.get_rank(group)
         self.world_size = dist.get_world_size(group)
-        self.frequent_rows = 0
+        self.merges = 0  # merges of the tables so far
 
     @classmethod
     def current(cls) -> Distributed | None:
@@ -140,31 +141,36 @@ class Distributed:
 
     # -- keeping the tables in sync ------------------------------------------------------------
 
-    def choose_frequent_rows(self, counts: np.ndarray) -> None:
-        """The most frequent words covering ``FREQUENT_SHARE`` of the tokens (the vocabulary is
-        sorted, most frequent first): their rows' changes are averaged, not summed."""
-        order = np.sort(np.asarray(counts))[::-1]
-        covered = np.searchsorted(np.cumsum(order), FREQUENT_SHARE * order.sum()) + 1
-        self.frequent_rows = int(min(len(counts), covered))
-
     def merge_changes(self, tables, anchors, mean_rows, more: bool) -> bool:
         """Add up the ranks' changes to ``tables`` since ``anchors`` (the tables as last agreed)
-        in one collective, the rows in ``mean_rows`` (per table, a slice or None) by their
+        in one collective, the rows in ``mean_rows`` (per table, an index or None) by their
         mean instead; tables and anchors become the result. Returns whether any rank still has
         chunks of this epoch to train (``more`` on one)."""
-        device = tables[0].device
-        flat = torch.cat([(t - a).reshape(-1) for t, a in zip(tables, anchors)]
-                         + [torch.tensor([float(more)], device=device)])
+        flat = self._buffer(sum(t.numel() for t in tables) + 1, tables[0])
+        offset = 0
+        for table, anchor in zip(tables, anchors):
+            torch.sub(table.view(-1), anchor.view(-1), out=flat[offset:offset + table.numel()])
+            offset += table.numel()
+        flat[-1] = float(more)
         self._all_reduce(flat)
+        self.merges += 1
         offset = 0
         for table, anchor, rows in zip(tables, anchors, mean_rows):
             change = flat[offset:offset + table.numel()].view_as(table)
+            offset += table.numel()
             if rows is not None:
                 change[rows] /= self.world_size
             anchor += change
             table.copy_(anchor)
-            offset += table.numel()
         return bool(flat[-1].item() > 0)
+
+    def _buffer(self, size: int, like: torch.Tensor) -> torch.Tensor:
+        """A flat buffer of ``size`` elements, kept between merges (a fresh one per merge costs
+        its page faults every time)."""
+        buffer = getattr(self, "_flat", None)
+        if buffer is None or buffer.numel() < size or buffer.device != like.device:
+            buffer = self._flat = torch.empty(size, dtype=like.dtype, device=like.device)
+        return buffer[:size]
 
     def sum_numbers(self, *numbers, device="cpu") -> list:
         """Sums over the ranks of some numbers (floats), through ``device`` (NCCL needs a
@@ -185,6 +191,40 @@ class Distributed:
                             " see the other ranks' logs, then resume from the last checkpoint")
 
 
+def sync_chunk_tokens(world_size: int, largest: int) -> int:
+    """The tokens a rank trains between two merges: ``STALE_TOKENS / (ranks - 1)``, so that a
+    rank trains on tables missing at most ``STALE_TOKENS`` tokens of the other ranks' work
+    whatever their number (at most ``largest``, the backend's chunk).
+
+    Measured on the wiki sample (453k tokens, 5 epochs): 2 ranks merging every 32768 tokens
+    train as well as one process; 4 ranks diverge at 16384 or 32768 tokens each (loss 20-1900,
+    WordSim353 < 0.17) and keep the quality at 8192.
+
+    Examples
+    --------
+    >>> [sync_chunk_tokens(n, 1 << 17) for n in (2, 4, 8)]
+    [32768, 10922, 4681]
+    """
+    return max(1, min(largest, STALE_TOKENS // max(world_size - 1, 1)))
+
+
+def heaviest_rows(weights: np.ndarray, share: float) -> torch.Tensor:
+    """The indices of the heaviest rows that together hold ``share`` of the total weight.
+
+    Examples
+    --------
+    >>> heaviest_rows(np.array([1.0, 6.0, 3.0]), 0.5).tolist()
+    [1]
+    >>> heaviest_rows(np.array([1.0, 6.0, 3.0]), 0.7).tolist()
+    [1, 2]
+    """
+    if share <= 0:
+        return torch.zeros(0, dtype=torch.int64)
+    order = np.argsort(-weights, kind="stable")
+    covered = int(np.searchsorted(np.cumsum(weights[order]), share * weights.sum() - 1e-9)) + 1
+    return torch.from_numpy(order[:min(covered, len(weights))].copy())
+
+
 class EpochSync:
     """What the training loop calls to keep the ranks' tables in step: after every chunk, and
     until no rank has chunks of the epoch left (a rank that finished joins the others' rounds),
@@ -192,26 +232,27 @@ class EpochSync:
     tables must be the same on every rank when it is made (after the seeded initialisation or a
     checkpoint).
 
-    The frequent words' rows (and, with hierarchical softmax, as many inner nodes next to the
-    root: every frequent word's path starts there) take the ranks' mean change: every rank
-    trained them hundreds of times in a chunk, each towards the same target, and the sum of 4
-    ranks' changes overshoots (measured: the loss diverges). The other rows take the sum, as
-    one process would apply them (averaging them would scale their updates by ``1 / ranks``:
-    measured WordSim353 0.26 -> 0.16 with 2 ranks on the wiki sample)."""
+    The rows of the most frequent words covering ``MEAN_SHARE`` of the tokens (and, with
+    hierarchical softmax, as many inner nodes next to the root: every frequent word's path
+    starts there) take the ranks' mean change: every rank trained them dozens of times in a
+    chunk, each towards the same target, and the sum of 4 ranks' changes overshoots (measured
+    on the wiki sample, 4 ranks: the loss diverges with the sum, or the mean of fewer rows).
+    The other rows take the sum, as one process would apply them (their mean scales their
+    updates by ``1 / ranks``: WordSim353 0.26 -> 0.16 with 2 ranks; the mean over the ranks
+    that changed a row: 0.17). How many chunks, see :func:`sync_chunk_tokens`."""
 
-    def __init__(self, dist: Distributed, tables, mode, vocab_size: int):
-        rows = dist.frequent_rows
+    def __init__(self, dist: Distributed, tables, mode, counts):
         self.dist = dist
         self.tables = [tables.input_vectors.data, tables.output_vectors.data]
         self.anchors = [t.clone() for t in self.tables]  # the state last agreed on
-        output_means = []
-        if mode.negative:
-            output_means.append((0, rows))
-        if mode.hs:
-            end = mode.hs_offset(vocab_size) + vocab_size - 1
-            output_means.append((max(end - rows, 0), end))
-        index = torch.cat([torch.arange(a, b) for a, b in output_means]) if output_means else None
-        self.mean_rows = [slice(0, rows), index]
+        frequent = heaviest_rows(np.asarray(counts, dtype=np.float64), MEAN_SHARE)
+        outputs = []
+        if mode.negative:  # the words' rows: trained as targets and as noise words
+            outputs.append(frequent)
+        if mode.hs:  # the inner nodes next to the root (the last one)
+            root = mode.hs_offset(len(counts)) + len(counts) - 2
+            outputs.append(torch.arange(root, root - min(len(frequent), len(counts) - 1), -1))
+        self.mean_rows = [frequent, torch.cat(outputs) if outputs else None]
 
     def after_chunk(self) -> None:
         self.dist.merge_changes(self.tables, self.anchors, self.mean_rows, more=True)

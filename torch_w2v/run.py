@@ -31,7 +31,7 @@ from .corpus import (
     encode_corpus,
     resolve_corpus,
 )
-from .distributed import Distributed, EpochSync, byte_share
+from .distributed import Distributed, EpochSync, byte_share, sync_chunk_tokens
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
 from .model import EmbeddingTables
@@ -273,15 +273,18 @@ class TrainingRun:
             self.corpus_words = int(self.dist.sum_numbers(corpus.raw_words)[0])
         if self.backend.consumes == "chunks":  # it samples the text itself
             chunk_tokens = self.backend.chunk_tokens
-            if self.dist is not None:  # ranks sync after every chunk: 32 or more an epoch
-                chunk_tokens = min(chunk_tokens, max(SYNC_TOKENS, corpus.raw_words // 32))
+            if self.dist is not None:  # ranks merge their changes after every chunk
+                chunk_tokens = sync_chunk_tokens(self.dist.world_size, chunk_tokens)
             feed = ChunkFeed(seed, chunk_tokens, stream=rank)
         else:
-            feed = self._sampler(distributions, batch_size, seed + 1_000_003 * rank)
+            chunk_tokens = None  # the sampler's default
+            if self.dist is not None:  # ranks merge their changes after every chunk
+                chunk_tokens = sync_chunk_tokens(self.dist.world_size, 1 << 16)
+            feed = self._sampler(distributions, batch_size, seed + 1_000_003 * rank,
+                                 chunk_tokens)
         sync = None
         if self.dist is not None:
-            self.dist.choose_frequent_rows(self.vocab.counts)
-            sync = EpochSync(self.dist, self.tables, self.mode, len(self.vocab))
+            sync = EpochSync(self.dist, self.tables, self.mode, self.vocab.counts)
         if checkpoint is not None:
             self.position = checkpoints.restore(checkpoint, self.tables, feed.generator)
         save = None
@@ -322,7 +325,7 @@ class TrainingRun:
         tree = huffman_tree(counts) if self.mode.hs else None
         return WordDistributions(keep, noise_distribution(counts, p["ns_exponent"]), tree)
 
-    def _sampler(self, distributions, batch_size, seed):
+    def _sampler(self, distributions, batch_size, seed, chunk_tokens=None):
         p = self.params
         return BatchSampler(
             distributions.keep, distributions.noise,
@@ -333,11 +336,11 @@ class TrainingRun:
             full_windows_only=p["full_windows_only"],
             noise_table_size=p["noise_table_size"] if p["noise_sampler"] == "table" else None,
             tree=distributions.tree, hs_offset=self.mode.hs_offset(len(self.vocab)),
+            chunk_tokens=chunk_tokens,
         )
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lzma", ".zip")
-SYNC_TOKENS = 8192  # the smallest chunk of a distributed run: ranks sync after each
 
 
 class SentenceSlice:

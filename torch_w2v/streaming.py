@@ -119,9 +119,17 @@ class StreamingCorpus:
 
     def chunks(self, chunk_tokens: int):
         """Yield ``(ids, sentence_index, raw_words)`` for runs of whole flushes of at least
-        ``chunk_tokens`` tokens (the last one may hold fewer)."""
+        ``chunk_tokens`` tokens (the last one may hold fewer); a flush larger than twice
+        ``chunk_tokens`` is cut, between sentences, into chunks of about ``chunk_tokens``
+        (distributed runs merge the ranks' work after every chunk, and ask for small ones)."""
         parts, raw_words = [], 0
         for ids, lengths, raw in self._flushes():
+            if len(ids) >= 2 * chunk_tokens:
+                if parts:
+                    yield self._chunk(parts, raw_words)
+                    parts, raw_words = [], 0
+                yield from self._cut(ids, lengths, raw, chunk_tokens)
+                continue
             parts.append((ids, lengths))
             raw_words += raw
             if raw_words >= chunk_tokens:
@@ -129,6 +137,20 @@ class StreamingCorpus:
                 parts, raw_words = [], 0
         if parts:
             yield self._chunk(parts, raw_words)
+
+    @classmethod
+    def _cut(cls, ids, lengths, raw_words, chunk_tokens):
+        """One flush as chunks of whole sentences, each ending at the first sentence end at or
+        past a multiple of ``chunk_tokens``; ``raw_words`` spread over them by their share."""
+        ends = np.cumsum(lengths)
+        cuts = np.unique(np.searchsorted(ends, np.arange(chunk_tokens, len(ids), chunk_tokens)))
+        sentence_bounds = np.concatenate([[0], cuts + 1, [len(lengths)]]).astype(np.int64)
+        sentence_bounds = np.unique(np.minimum(sentence_bounds, len(lengths)))
+        token_bounds = np.concatenate([[0], ends])[sentence_bounds]
+        for (s0, s1), (t0, t1) in zip(zip(sentence_bounds, sentence_bounds[1:]),
+                                      zip(token_bounds, token_bounds[1:])):
+            raw = (raw_words * int(t1)) // len(ids) - (raw_words * int(t0)) // len(ids)
+            yield cls._chunk([(ids[t0:t1], lengths[s0:s1])], raw)
 
     @staticmethod
     def _chunk(parts, raw_words):
