@@ -26,13 +26,22 @@ ROOT = HERE.parent
 WORKER = r'''
 import json, os, sys, time
 from torch_w2v import TorchWord2Vec
+from torch_w2v.callbacks import Callback
 from torch_w2v.distributed import Distributed, init_from_environment
 from torch_w2v.evaluate import evaluate
 from torch_w2v.run import prepare_backend
 
 corpus, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 init_from_environment()
-est = TorchWord2Vec(workers=1, seed=seed, progress=False)
+merges = []
+
+
+class CountMerges(Callback):
+    def on_train_end(self, run, history):
+        merges.append(run.dist.merges if run.dist is not None else 0)
+
+
+est = TorchWord2Vec(workers=1, seed=seed, progress=False, callbacks=[CountMerges()])
 prepare_backend(est.get_params())
 start = time.perf_counter()
 est.fit(corpus_file=corpus)
@@ -41,7 +50,7 @@ dist = Distributed.current()
 if dist is None or dist.rank == 0:
     result = {"seconds": seconds, "words": sum(h["words"] for h in est.history_),
               "loss": est.history_[-1]["loss"], **evaluate(est.wv),
-              "vocab": len(est.wv), "merges": dist.merges if dist else 0}
+              "vocab": len(est.wv), "merges": merges[0]}
     json.dump(result, open(out, "w"))
 if dist is not None:
     import torch.distributed as td

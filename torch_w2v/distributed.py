@@ -37,7 +37,8 @@ __all__ = ["Distributed", "init_from_environment", "byte_share"]
 logger = logging.getLogger("torch_w2v")
 
 MEAN_SHARE = 0.25  # the most frequent words' rows covering this share of tokens take the mean
-STALE_TOKENS = 32768  # tokens the other ranks train between two merges (sets the chunk size)
+STALE_TOKENS = 32768  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
+SMALLEST_CHUNK = 1024
 _FREE_PARAMS = ("progress", "workers", "device", "callbacks", "trim_rule")
 
 
@@ -192,20 +193,22 @@ class Distributed:
 
 
 def sync_chunk_tokens(world_size: int, largest: int) -> int:
-    """The tokens a rank trains between two merges: ``STALE_TOKENS / (ranks - 1)``, so that a
-    rank trains on tables missing at most ``STALE_TOKENS`` tokens of the other ranks' work
-    whatever their number (at most ``largest``, the backend's chunk).
+    """The tokens a rank trains between two merges: ``STALE_TOKENS / (ranks - 1) ** 2`` (at
+    most ``largest``, the backend's chunk; at least ``SMALLEST_CHUNK``).
 
-    Measured on the wiki sample (453k tokens, 5 epochs): 2 ranks merging every 32768 tokens
-    train as well as one process; 4 ranks diverge at 16384 or 32768 tokens each (loss 20-1900,
-    WordSim353 < 0.17) and keep the quality at 8192.
+    More ranks need shorter periods twice over: each rank misses the work of ``ranks - 1``
+    others, and their summed changes to a row overshoot more. Measured on the wiki sample
+    (453k tokens, 5 epochs, 3 seeds; benchmarks/distributed.py): 2 ranks merging every 32768
+    tokens train as well as one process; 4 ranks lose quality at 10922 tokens each (the
+    ``1 / (ranks - 1)`` rule: SimLex-999 0.15 -> 0.09) and at 8192 (0.11), and keep it at
+    4096 (0.14). Beyond 6 ranks the floor binds and the quality is not measured.
 
     Examples
     --------
     >>> [sync_chunk_tokens(n, 1 << 17) for n in (2, 4, 8)]
-    [32768, 10922, 4681]
+    [32768, 3640, 1024]
     """
-    return max(1, min(largest, STALE_TOKENS // max(world_size - 1, 1)))
+    return max(SMALLEST_CHUNK, min(largest, STALE_TOKENS // max(world_size - 1, 1) ** 2))
 
 
 def heaviest_rows(weights: np.ndarray, share: float) -> torch.Tensor:
