@@ -9,9 +9,10 @@ pWord2Vec's way:
   slice of the sentences; no rank reads the whole corpus every epoch;
 - the vocabulary is counted jointly: each rank counts its share, the counts are gathered in
   rank order, so words, counts and order equal a single process's count;
-- each rank trains its own copy of the tables and, after every chunk (32 or more an epoch), the
-  ranks' changes since the last agreement are merged in one all-reduce: summed, except for the
-  most frequent words' rows (those covering half the tokens), which take the mean change (see
+- each rank trains its own copy of the tables and, after every chunk
+  (:func:`sync_chunk_tokens`: 32768 tokens with 2 ranks, 3640 with 4), the ranks' changes since
+  the last agreement are merged in one all-reduce: summed, except for the most frequent words'
+  rows (those covering a quarter of the tokens), which take the mean change (see
   :class:`EpochSync` for why, measured); so every rank ends every epoch with the same vectors;
 - the learning rate follows each rank's share of the words, which is the global schedule for
   shares of equal size; the history's loss, pairs and words are sums over the ranks.
@@ -32,7 +33,8 @@ from collections import Counter
 import numpy as np
 import torch
 
-__all__ = ["Distributed", "init_from_environment", "byte_share"]
+__all__ = ["Distributed", "EpochSync", "init_from_environment", "byte_share", "heaviest_rows",
+           "sync_chunk_tokens"]
 
 logger = logging.getLogger("torch_w2v")
 
