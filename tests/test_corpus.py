@@ -143,3 +143,25 @@ def test_fit_and_partial_fit_from_files_equal_fits_from_lists(tmp_path, params):
     assert "newword" in from_files.wv
     assert np.array_equal(from_files.vocab_.counts, from_lists.vocab_.counts)
     assert np.array_equal(from_files.wv.vectors, from_lists.wv.vectors)
+
+
+@pytest.mark.parametrize("as_arrays", [
+    lambda texts: [np.array(s) for s in texts],  # one 1-D array of str per sentence
+    lambda texts: [np.array(texts[0])] + [list(s) for s in texts[1:]],  # arrays and lists mixed
+])
+def test_sentences_as_numpy_arrays_train_as_lists_do(as_arrays):
+    from gensim.test.utils import common_texts
+
+    params = dict(vector_size=8, min_count=1, epochs=2, progress=False, workers=1)
+    from_lists = TorchWord2Vec(**params).fit(common_texts)
+    from_arrays = TorchWord2Vec(**params).fit(as_arrays(common_texts))
+    assert from_arrays.wv.index_to_key == from_lists.wv.index_to_key
+    assert np.array_equal(from_arrays.wv.vectors, from_lists.wv.vectors)
+    assert all(type(w) is str for w in from_arrays.wv.index_to_key)
+
+
+def test_a_2d_array_of_tokens_is_a_corpus_of_equal_length_sentences():
+    texts = [["a", "b", "c"], ["b", "c", "d"], ["c", "d", "a"]]
+    params = dict(vector_size=8, min_count=1, epochs=2, progress=False, workers=1)
+    assert np.array_equal(TorchWord2Vec(**params).fit(np.array(texts)).wv.vectors,
+                          TorchWord2Vec(**params).fit(texts).wv.vectors)

@@ -70,7 +70,12 @@ def test_init_stores_only():
     ("cbow_mean", 0.5, "cbow_mean must be 0 or 1"),
     ("vector_size", 0, "vector_size"),
     ("window", 0, "window"),
-    ("alpha", 0, "alpha must be a number > 0"),
+    ("alpha", 0, "alpha must be a finite number > 0"),
+    ("ns_exponent", float("nan"), "ns_exponent must be a finite number"),
+    ("ns_exponent", float("inf"), "ns_exponent must be a finite number"),
+    ("seed", 2 ** 64, "seed must be an integer >= 0 and < 9223372036854775808"),
+    ("device", "meta", "CPUs and CUDA GPUs only"),
+    ("device", "mps", "CPUs and CUDA GPUs only"),
     ("alpha", -1.0, "alpha"),
     ("min_alpha", 1.0, "must not exceed alpha"),
     ("epochs", 0, "epochs"),
@@ -88,6 +93,23 @@ def test_init_stores_only():
 def test_nonsense_parameters_raise_value_error(param, value, match):
     with pytest.raises(ValueError, match=match):
         TorchWord2Vec(**{**FAST, param: value}).fit([["a", "b"]] * 3)
+
+
+def test_numpy_scalar_parameters_train_checkpoint_and_save(corpus, tmp_path):
+    """np.int64/np.float64 (from a NumPy grid, say) work as the numbers they hold: checkpoints
+    and model files are JSON, which NumPy scalars are not."""
+    params = {**FAST, "workers": 1, "vector_size": np.int64(12), "seed": np.int64(3),
+              "alpha": np.float32(0.03),
+              "checkpoint_dir": str(tmp_path / "ck")}
+    est = TorchWord2Vec(**params).fit(corpus)
+    assert est.wv.vector_size == 12
+    est.save(tmp_path / "m.npz")
+    again = TorchWord2Vec.load(tmp_path / "m.npz")
+    assert again.vector_size == 12 and type(again.vector_size) is int
+    assert again.seed == 3 and again.alpha == pytest.approx(0.03)
+    plain = {**params, "vector_size": 12, "seed": 3, "alpha": float(np.float32(0.03)),
+             "checkpoint_dir": None}
+    assert np.array_equal(TorchWord2Vec(**plain).fit(corpus).wv.vectors, est.wv.vectors)
 
 
 def test_transform_words_and_sentences(fitted):
@@ -310,3 +332,43 @@ def test_grid_search_without_labels_uses_score(corpus):
 def test_unknown_parameters_name_the_closest_one(name, suggestion):
     with pytest.raises(TypeError, match=f"'{name}'; did you mean '{suggestion}'"):
         TorchWord2Vec(**{name: 3})
+
+
+def test_unwritable_checkpoint_dir_is_refused_before_training(corpus, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    calls = []
+
+    class Spy(Callback):
+        def on_train_begin(self, run):
+            calls.append(run)
+
+    with pytest.raises(ValueError, match="checkpoint_dir .* is not writable"):
+        TorchWord2Vec(**FAST, checkpoint_dir=str(blocker / "ck"), callbacks=[Spy()]).fit(corpus)
+    assert not calls
+
+
+def test_one_estimator_fitted_from_two_threads_at_once_is_refused(corpus):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    class Hold(Callback):
+        def on_epoch_end(self, run, epoch, logs):
+            started.set()
+            release.wait(60)
+
+    est = TorchWord2Vec(**FAST, callbacks=[Hold()])
+    first = threading.Thread(target=est.fit, args=(corpus,))
+    first.start()
+    try:
+        assert started.wait(60)
+        with pytest.raises(RuntimeError, match="already being fitted.*clone"):
+            est.fit(corpus)
+        with pytest.raises(RuntimeError, match="already being fitted"):
+            est.partial_fit(corpus)
+    finally:
+        release.set()
+        first.join(60)
+    assert est.wv.vector_size == 16  # the first fit finished and assigned its result
+    est.fit(corpus)  # and the estimator is free again

@@ -230,3 +230,91 @@ def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch, source):
     _same(resumed, uninterrupted)
     for a, b in zip(resumed.history_, uninterrupted.history_):
         assert (a["loss"], a["pairs"], a["words"]) == (b["loss"], b["pairs"], b["words"])
+
+
+def _forge(source, target, edit_document=None, arrays_edit=None):
+    """Rewrite a model file with its JSON document edited and the digest made to match, as
+    someone who knows the format could."""
+    import io
+    import json
+
+    from torch_w2v import persist
+
+    with np.load(source, allow_pickle=False) as archive:
+        document = json.loads(bytes(archive["meta"]).decode())
+        arrays = {name: archive[name] for name in archive.files if name != "meta"}
+    if edit_document:
+        edit_document(document)
+    if arrays_edit:
+        arrays_edit(arrays)
+    document["sha256"] = persist._digest(arrays, document)
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.frombuffer(json.dumps(document).encode(), dtype=np.uint8), **arrays)
+    target.write_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda d: d["params"].update(alpha="abc"), "invalid parameter.*alpha"),
+    (lambda d: d["params"].update(sneaky=1), "unknown parameters"),
+    (lambda d: d["words"].__setitem__(1, d["words"][0]), "a word twice"),
+    (lambda d: d["words"].__setitem__(0, 7), "not a list of strings"),
+])
+def test_re_digested_edits_are_validated_like_constructor_input(fitted, tmp_path, edit, match):
+    fitted.save(tmp_path / "m.npz")
+    _forge(tmp_path / "m.npz", tmp_path / "forged.npz", edit)
+    with pytest.raises(ValueError, match=match):
+        torch_w2v.load(tmp_path / "forged.npz")
+
+
+def test_a_file_does_not_choose_where_later_fits_write(fitted, tmp_path):
+    fitted.save(tmp_path / "m.npz")
+    _forge(tmp_path / "m.npz", tmp_path / "forged.npz",
+           lambda d: d["params"].update(checkpoint_dir="/somewhere/else"))
+    assert torch_w2v.load(tmp_path / "forged.npz").checkpoint_dir is None
+
+
+def test_a_header_declaring_more_than_the_file_holds_is_refused_unallocated(fitted, tmp_path):
+    import io
+    import zipfile
+
+    fitted.save(tmp_path / "m.npz")
+    header = io.BytesIO()  # 200 GB of float32, as declared, over the few bytes there are
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                  "shape": (50_000_000_000, 1)})
+    with zipfile.ZipFile(tmp_path / "m.npz") as source, \
+            zipfile.ZipFile(tmp_path / "big.npz", "w") as forged:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename == "input_vectors.npy":
+                data = header.getvalue() + data[128:]
+            forged.writestr(member, data)
+    with pytest.raises(ValueError, match="declares"):
+        torch_w2v.load(tmp_path / "big.npz")
+
+
+def test_a_compressed_member_is_refused_before_it_expands(fitted, tmp_path):
+    import zipfile
+
+    fitted.save(tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "m.npz") as source, \
+            zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as bomb:
+        for member in source.infolist():
+            bomb.writestr(member.filename, source.read(member))
+        bomb.writestr("padding.npy", b"\0" * (20 << 20))  # 20 MB of zeros: 20 kB deflated
+    assert (tmp_path / "bomb.npz").stat().st_size < 1 << 20
+    with pytest.raises(ValueError, match="compressed"):
+        torch_w2v.load(tmp_path / "bomb.npz")
+
+
+def test_a_save_killed_mid_write_leaves_a_named_file_the_next_save_removes(fitted, tmp_path):
+    """A writer killed mid-write (SIGKILL: no cleanup runs) leaves its temporary file; it is
+    recognisable and the next save to that place deletes it."""
+    code = ("import os, signal, numpy as np, torch_w2v.io as io\n"
+            f"with io.atomic_path({str(tmp_path / 'm.npz')!r}) as tmp:\n"
+            "    open(tmp, 'wb').write(b'half a model')\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    subprocess.run([sys.executable, "-c", code])
+    left = [p.name for p in tmp_path.iterdir()]
+    assert len(left) == 1 and left[0].startswith(".m.npz.torch_w2v-tmp-")
+    fitted.save(tmp_path / "m.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]

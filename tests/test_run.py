@@ -161,3 +161,35 @@ def test_a_run_builds_no_estimator_state(corpus):
     assert np.array_equal(fitted.input_vectors, est.wv.vectors)
     assert fitted.vocab.index_to_key == est.wv.index_to_key
     assert [h["loss"] for h in fitted.history] == [h["loss"] for h in est.history_]
+
+
+def test_a_finite_blow_up_stops_the_run_naming_alpha(corpus):
+    """Not only NaN: a loss many times an untrained model's (here 62 against 4.16) stops the
+    run, and the estimator keeps no half-trained result."""
+    est = TorchWord2Vec(vector_size=50, min_count=2, epochs=5, progress=False, alpha=1.5,
+                        optimizer="adam")
+    with pytest.raises(FloatingPointError, match=r"diverged in epoch 1 \(loss [0-9.]+, an "
+                                                 r"untrained model's 4.16.*alpha"):
+        est.fit(corpus)
+    assert not hasattr(est, "wv_")
+
+
+def test_exploding_vectors_stop_the_run_even_when_the_loss_looks_sane():
+    from torch_w2v.model import EmbeddingTables
+    from torch_w2v.train import check_diverged
+
+    tables = EmbeddingTables(4, 3)
+    check_diverged(tables, 2.0, 1, 0.025, untrained_loss=4.16)  # a sane epoch passes
+    with torch.no_grad():
+        tables.input_vectors[2] = 1e17
+    with pytest.raises(FloatingPointError, match=r"longest word vector 1.73e\+17\).*alpha"):
+        check_diverged(tables, 2.0, 1, 0.025, untrained_loss=4.16)
+
+
+def test_a_rising_loss_warns(caplog):
+    from torch_w2v.model import EmbeddingTables
+    from torch_w2v.train import check_diverged
+
+    with caplog.at_level("WARNING", logger="torch_w2v"):
+        check_diverged(EmbeddingTables(4, 3), 8.0, 2, 0.3, untrained_loss=4.16)
+    assert "may be diverging" in caplog.text and "alpha" in caplog.text

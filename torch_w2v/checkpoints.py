@@ -22,7 +22,8 @@ from .persist import load_state, save_state
 from .train import Position
 from .vocab import Vocabulary
 
-__all__ = ["save_model", "load_model", "save", "latest", "restore", "CHECKPOINT_NAME"]
+__all__ = ["save_model", "load_model", "save", "latest", "restore", "check_writable",
+           "CHECKPOINT_NAME"]
 
 logger = logging.getLogger("torch_w2v")
 
@@ -42,6 +43,28 @@ def _document(params, vocab, history, corpus_words) -> dict:
             "history": history, "corpus_words": int(corpus_words), "version": __version__}
 
 
+def check_writable(directory) -> None:
+    """Raise ``ValueError`` before training if checkpoints cannot be written to ``directory``
+    (created if missing), rather than after the first epoch.
+
+    Examples
+    --------
+    >>> check_writable("/proc/no-such-place")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint_dir '/proc/no-such-place' is not writable ...
+    """
+    import tempfile
+
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise ValueError(f"checkpoint_dir {str(directory)!r} is not writable ({err.strerror}): "
+                         "pick a directory you can write to, or checkpoint_dir=None") from None
+
+
 def save_model(path, params: dict, fitted: FittedModel) -> None:
     """Write a fitted model and its parameters (see :meth:`TorchWord2Vec.save`)."""
     arrays = {"input_vectors": fitted.input_vectors, "output_vectors": fitted.output_vectors,
@@ -51,8 +74,10 @@ def save_model(path, params: dict, fitted: FittedModel) -> None:
 
 
 def load_model(path) -> tuple:
-    """Read a model file: ``(params, FittedModel)``, on the CPU."""
+    """Read a model file: ``(params, FittedModel)``, on the CPU, its contents checked
+    (:func:`check_document`); ``checkpoint_dir`` comes back None."""
     arrays, doc = load_state(path)
+    check_document(path, arrays, doc)
     words, params = doc["words"], doc["params"]
     mode = Mode.from_params({"sg": 1, "hs": 0, "cbow_mean": 1, **params})  # older files: sg
     rows = {"input_vectors": len(words), "output_vectors": mode.output_rows(len(words))}
@@ -62,7 +87,44 @@ def load_model(path) -> tuple:
                              f"({expected}, {params['vector_size']})")
     fitted = FittedModel(Vocabulary(words, arrays["counts"]), arrays["input_vectors"],
                          arrays["output_vectors"], doc["history"], doc["corpus_words"], "cpu")
-    return doc["params"], fitted
+    # a file does not choose where later fits write: checkpoint_dir is the loader's to set
+    return {**doc["params"], "checkpoint_dir": None}, fitted
+
+
+def check_document(path, arrays: dict, doc: dict) -> None:
+    """Check what a model file holds as constructor input is checked: a digest proves the file
+    is whole, not that whoever wrote it was careful (or honest). Raises ``ValueError``."""
+    from .params import _CHECKS, validate_params
+
+    def refuse(what):
+        raise ValueError(f"{path} holds {what}: not a model torch_w2v wrote; refused")
+
+    params = doc.get("params")
+    if not isinstance(params, dict):
+        refuse("no parameters")
+    unknown = sorted(k for k in params if k not in _CHECKS and not k.startswith("_"))
+    if unknown or any(k in params for k in CODE_PARAMS):
+        refuse(f"unknown parameters {unknown or list(CODE_PARAMS)}")
+    try:
+        validate_params({k: v for k, v in params.items() if not k.startswith("_")})
+    except ValueError as err:
+        refuse(f"an invalid parameter ({err})")
+    words = doc.get("words")
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        refuse("words that are not a list of strings")
+    if len(set(words)) != len(words):
+        refuse("a word twice")
+    for name in ("input_vectors", "output_vectors", "counts"):
+        if name not in arrays:
+            refuse(f"no {name}")
+    counts = arrays["counts"]
+    if counts.shape != (len(words),) or counts.dtype.kind not in "iu" or (counts < 0).any():
+        refuse(f"counts of shape {counts.shape} and type {counts.dtype} for {len(words)} words")
+    for name in ("input_vectors", "output_vectors"):
+        if arrays[name].dtype.kind != "f":
+            refuse(f"{name} of type {arrays[name].dtype}")
+    if not isinstance(doc.get("history"), list) or not isinstance(doc.get("corpus_words"), int):
+        refuse("no history or corpus size")
 
 
 def save(directory, params, vocab, model, generator, position, corpus_words) -> None:

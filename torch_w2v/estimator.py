@@ -14,8 +14,8 @@ from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
 from .model import EmbeddingTables
 from .modes import Mode
-from .params import KnownParameters, validate_params
-from .run import TrainingRun
+from .params import KnownParameters, plain_params, validate_params
+from .run import TrainingRun, exclusive_training
 from .sampling import BatchSampler
 from .vocab import huffman_tree, noise_distribution
 
@@ -257,9 +257,10 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         """
         params = self._validated_params()
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        fitted = TrainingRun(params).fit(sentences, streaming=corpus_file is not None,
-                                         resume=resume, validation=validation)
-        self._assign(fitted)
+        with exclusive_training(self):
+            fitted = TrainingRun(params).fit(sentences, streaming=corpus_file is not None,
+                                             resume=resume, validation=validation)
+            self._assign(fitted)
         return self
 
     def partial_fit(self, X=None, y=None, *, corpus_file=None):
@@ -292,13 +293,14 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
             return self.fit(X, corpus_file=corpus_file)
         params = self._validated_params()
         sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
-        fitted = TrainingRun(params, previous=self._fitted_model()).fit(
-            sentences, streaming=corpus_file is not None)
-        self._assign(fitted)
+        with exclusive_training(self):
+            fitted = TrainingRun(params, previous=self._fitted_model()).fit(
+                sentences, streaming=corpus_file is not None)
+            self._assign(fitted)
         return self
 
     def _validated_params(self) -> dict:
-        params = self.get_params()
+        params = plain_params(self.get_params())
         validate_params(params)
         return params
 
@@ -366,11 +368,15 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         and ``trim_rule`` are code and are not saved.
         """
         check_is_fitted(self, "wv_")
-        checkpoints.save_model(path, self.get_params(), self._fitted_model())
+        checkpoints.save_model(path, plain_params(self.get_params()), self._fitted_model())
 
     @classmethod
     def load(cls, path):
-        """Load an estimator written by :meth:`save` (on CPU, whatever device trained it)."""
+        """Load an estimator written by :meth:`save` (on CPU, whatever device trained it).
+
+        The file's contents are checked like constructor input (a ``ValueError`` names what is
+        wrong); ``checkpoint_dir`` comes back None (a file does not choose where your later
+        fits write: set it again for ``fit(resume=True)``)."""
         params, fitted = checkpoints.load_model(path)
         if "_gensim_api" in params:
             raise ValueError(f"{path} holds a torch_w2v.Word2Vec model: load it with "

@@ -45,7 +45,7 @@ from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
 from .modes import Mode
 from .params import KnownParameters, validate_params
-from .run import NothingToTrain, TrainingRun, initial_tables
+from .run import NothingToTrain, TrainingRun, exclusive_training, initial_tables
 from .vocab import build_vocab, count_words, effective_min_count, grow_vocab
 
 __all__ = ["Word2Vec"]
@@ -261,9 +261,10 @@ class Word2Vec(KnownParameters):
             callbacks=[_GensimCallbacks(self, callbacks)] if callbacks else [])
         start = time.perf_counter()
         try:
-            fitted = TrainingRun(params, previous=self._fitted).fit(
-                sentences, streaming=corpus_file is not None, vocab=self._fitted.vocab,
-                total_words=total_words if corpus_file is not None else None)
+            with exclusive_training(self):
+                fitted = TrainingRun(params, previous=self._fitted).fit(
+                    sentences, streaming=corpus_file is not None, vocab=self._fitted.vocab,
+                    total_words=total_words if corpus_file is not None else None)
         except NothingToTrain as nothing:
             self.running_training_loss = 0.0
             return 0, nothing.raw_words * epochs

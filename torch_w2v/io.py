@@ -12,11 +12,14 @@ Examples
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "write_sentences", "save_word2vec_format"]
+__all__ = ["atomic_path", "atomic_write_text", "remove_stale_temporaries", "write_sentences",
+           "save_word2vec_format"]
 
 
 def _is_local(path) -> bool:
@@ -34,8 +37,10 @@ def atomic_path(path):
         return
     target = Path(str(path).removeprefix("file://"))
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)
     suffix = "".join(target.suffixes)  # keep .gz/.bz2 so smart_open compresses alike
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=_temporary_prefix(target),
+                               suffix=suffix)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -47,6 +52,56 @@ def atomic_path(path):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _temporary_prefix(target: Path, pid: int | None = None) -> str:
+    """How a temporary file for ``target`` is named: hidden, after the target, with the
+    writer's host and process, so a later write can tell one left by a killed writer."""
+    return f".{target.name}.torch_w2v-tmp-{socket.gethostname()}-{pid or os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(target) -> list:
+    """Delete the temporary files that writers of ``target`` on this host left when they were
+    killed mid-write (their process is gone); returns their paths.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> stale = os.path.join(folder, ".m.npz.torch_w2v-tmp-" + socket.gethostname()
+    ...                      + "-999999999-abc.npz")
+    >>> _ = open(stale, "w").write("half a model")
+    >>> [os.path.basename(p) for p in remove_stale_temporaries(os.path.join(folder, "m.npz"))]
+    ... # doctest: +ELLIPSIS
+    ['.m.npz.torch_w2v-tmp-...-999999999-abc.npz']
+    """
+    target = Path(target)
+    pattern = re.compile(re.escape(f".{target.name}.torch_w2v-tmp-{socket.gethostname()}-")
+                         + r"(\d+)-")
+    removed = []
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return removed
+    for name in names:
+        found = pattern.match(name)
+        if found and not _alive(int(found.group(1))):
+            try:
+                os.unlink(target.parent / name)
+                removed.append(str(target.parent / name))
+            except OSError:
+                pass
+    return removed
 
 
 def atomic_write_text(path, text: str) -> None:

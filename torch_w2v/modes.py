@@ -23,6 +23,7 @@ Examples
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_MODE", "Mode"]
@@ -56,6 +57,20 @@ class Mode:
         """Rows of the output table: a word's each for negative sampling, then an inner
         node's each for hierarchical softmax."""
         return vocab_size * (self.negative > 0) + max(vocab_size - 1, 0) * self.hs
+
+    def untrained_loss(self) -> float | None:
+        """The loss per example of an untrained model (zero output vectors: every score 0,
+        every term ``log 2``) under negative sampling alone; None with hierarchical softmax
+        (it depends on the codes' lengths).
+
+        Examples
+        --------
+        >>> round(Mode(negative=5).untrained_loss(), 4)
+        4.1589
+        """
+        if self.hs:
+            return None
+        return (1 + self.negative) * math.log(2)
 
     def hs_offset(self, vocab_size: int) -> int:
         """First output row of the hierarchical-softmax nodes."""

@@ -9,22 +9,24 @@ ValueError: vector_size must be an integer >= 1, got 0
 """
 from __future__ import annotations
 
+import math
 import numbers
 
-__all__ = ["CODE_PARAMS", "KnownParameters", "resolve_device", "resolve_workers",
-           "unknown_parameter", "validate_params"]
+__all__ = ["CODE_PARAMS", "KnownParameters", "plain_params", "resolve_device",
+           "resolve_workers", "unknown_parameter", "validate_params"]
 
 # parameters that hold code: never written to files, never given on a command line
 CODE_PARAMS = ("callbacks", "trim_rule")
 
 
-def _int(low=None, allow_none=False):
+def _int(low=None, allow_none=False, below=None):
     def check(name, value):
         if value is None and allow_none:
             return
         ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if not ok or (low is not None and value < low):
+        if not ok or (low is not None and value < low) or (below is not None and value >= below):
             bound = f" >= {low}" if low is not None else ""
+            bound += f" and < {below}" if below is not None else ""
             none = " or None" if allow_none else ""
             raise ValueError(f"{name} must be an integer{bound}{none}, got {value!r}")
     return check
@@ -32,7 +34,8 @@ def _int(low=None, allow_none=False):
 
 def _real(low=None, low_open=False, high=None):
     def check(name, value):
-        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
+              and math.isfinite(value))
         if ok and low is not None:
             ok = value > low if low_open else value >= low
         if ok and high is not None:
@@ -41,7 +44,7 @@ def _real(low=None, low_open=False, high=None):
             rel = ">" if low_open else ">="
             bound = f" {rel} {low}" if low is not None else ""
             bound += f" and <= {high}" if high is not None else ""
-            raise ValueError(f"{name} must be a number{bound}, got {value!r}")
+            raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
     return check
 
 
@@ -117,7 +120,7 @@ _CHECKS = {
     "alpha": _real(0, low_open=True),
     "min_alpha": _real(0),
     "epochs": _int(1),
-    "seed": _int(0),
+    "seed": _int(0, below=2 ** 63),
     "workers": _int(1, allow_none=True),
     "shrink_windows": _bool,
     "sorted_vocab": _bool,
@@ -153,6 +156,22 @@ def validate_params(params: dict) -> None:
                          "(negative sampling), hs=1 (hierarchical softmax), or both")
 
 
+def plain_params(params: dict) -> dict:
+    """``params`` with NumPy scalars (``np.int64(20)``, ``np.float32(0.5)``) as the Python
+    numbers they hold, so that training and model files see plain ints and floats.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain_params({"vector_size": np.int64(20), "alpha": np.float32(0.5)})
+    {'vector_size': 20, 'alpha': 0.5}
+    """
+    import numpy as np
+
+    return {name: value.item() if isinstance(value, np.generic) else value
+            for name, value in params.items()}
+
+
 def resolve_device(device):
     """``"auto"`` → CUDA when available, else CPU; anything else must be a valid torch device."""
     import torch
@@ -165,6 +184,9 @@ def resolve_device(device):
         raise ValueError(
             f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r} ({err})"
         ) from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}: "
+                         f"torch_w2v trains on CPUs and CUDA GPUs only")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} but CUDA is not available here; use 'cpu' or 'auto'")
     return resolved

@@ -58,6 +58,37 @@ def save_state(path, arrays: dict, document: dict) -> None:
         out.write(buffer.getvalue())
 
 
+def _check_members(path, raw: bytes) -> None:
+    """Refuse, before anything is allocated, an archive whose members would take more memory
+    than the file's own bytes: compressed members (a zip bomb; :func:`save_state` stores them
+    uncompressed) and arrays whose header declares more data than the member holds."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+    except zipfile.BadZipFile:
+        return  # np.load's error, below, says what the file is not
+    with archive:
+        for member in archive.infolist():
+            if member.compress_type != zipfile.ZIP_STORED or member.file_size > len(raw):
+                raise ValueError(f"{path}: member {member.filename!r} is compressed or larger "
+                                 f"than the file ({member.file_size} bytes declared): torch_w2v "
+                                 "model files store their arrays uncompressed; refused unread")
+            with archive.open(member) as stream:
+                try:
+                    version = np.lib.format.read_magic(stream)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(stream)
+                except (ValueError, OSError, SyntaxError) as err:
+                    raise ValueError(f"{path}: member {member.filename!r} is not a NumPy array "
+                                     f"({err})") from None
+                declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if declared > member.file_size - stream.tell():
+                    raise ValueError(f"{path}: member {member.filename!r} declares {shape} "
+                                     f"{dtype} ({declared} bytes) but holds "
+                                     f"{member.file_size - stream.tell()}: the file is damaged or"
+                                     " forged; refused before allocating")
+
+
 def load_state(path) -> tuple:
     """Read a file written by :func:`save_state`; returns ``(arrays, document)``.
 
@@ -75,6 +106,7 @@ def load_state(path) -> tuple:
             "pickles, which can run code. Export the vectors from gensim with "
             "model.wv.save_word2vec_format(path) and read them with gensim's "
             "KeyedVectors.load_word2vec_format(path), or train again with torch_w2v")
+    _check_members(path, raw)
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as archive:
             document = json.loads(bytes(archive["meta"]).decode("utf-8"))

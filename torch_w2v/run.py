@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import weakref
+from contextlib import contextmanager
 from itertools import islice
 
 import torch
@@ -163,6 +166,8 @@ class TrainingRun:
         NothingToTrain
             If the text holds no word of the vocabulary.
         """
+        if self.params["checkpoint_dir"] and (self.dist is None or self.dist.rank == 0):
+            checkpoints.check_writable(self.params["checkpoint_dir"])
         if self.dist is not None:  # this rank's share of the text
             sentences = self._share(sentences)
         if vocab is not None:
@@ -254,7 +259,8 @@ class TrainingRun:
             corpus = StreamingCorpus(sentences, self.vocab.key_to_index, total_words,
                                      recording=recording).to_encoded()
         else:
-            corpus = encode_corpus(sentences, self.vocab.key_to_index)  # 4 bytes a token
+            corpus = encode_corpus(checked_sentences(sentences),  # 4 bytes a token
+                                   self.vocab.key_to_index)
         if not len(corpus.ids):
             raise NothingToTrain(corpus.raw_words)
         return corpus
@@ -303,7 +309,8 @@ class TrainingRun:
                                alpha=p["alpha"], min_alpha=p["min_alpha"],
                                callbacks=callbacks, run=self, progress=self.progress,
                                position=self.position, checkpoint=save,
-                               checkpoint_every=p["checkpoint_every"], sync=sync)
+                               checkpoint_every=p["checkpoint_every"], sync=sync,
+                               untrained_loss=self.mode.untrained_loss())
         call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
         return FittedModel(
             vocab=self.vocab,
@@ -338,6 +345,27 @@ class TrainingRun:
             tree=distributions.tree, hs_offset=self.mode.hs_offset(len(self.vocab)),
             chunk_tokens=chunk_tokens,
         )
+
+
+_TRAINING = weakref.WeakSet()  # the estimators in a fit now
+_TRAINING_LOCK = threading.Lock()
+
+
+@contextmanager
+def exclusive_training(estimator):
+    """Refuse a second fit of ``estimator`` while one runs (from another thread): both would
+    assign the fitted attributes, and the loser's result would be half of each."""
+    with _TRAINING_LOCK:
+        if estimator in _TRAINING:
+            raise RuntimeError(
+                f"this {type(estimator).__name__} is already being fitted (from another thread);"
+                " fit one estimator per thread: sklearn.base.clone(estimator) gives a copy")
+        _TRAINING.add(estimator)
+    try:
+        yield
+    finally:
+        with _TRAINING_LOCK:
+            _TRAINING.discard(estimator)
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lzma", ".zip")
