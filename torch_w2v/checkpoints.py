@@ -88,7 +88,10 @@ def load_model(path) -> tuple:
     fitted = FittedModel(Vocabulary(words, arrays["counts"]), arrays["input_vectors"],
                          arrays["output_vectors"], doc["history"], doc["corpus_words"], "cpu")
     # a file does not choose where later fits write: checkpoint_dir is the loader's to set
-    return {**doc["params"], "checkpoint_dir": None}, fitted
+    params = dict(doc["params"])
+    if "checkpoint_dir" in params:
+        params["checkpoint_dir"] = None
+    return params, fitted
 
 
 def check_document(path, arrays: dict, doc: dict) -> None:
@@ -102,11 +105,21 @@ def check_document(path, arrays: dict, doc: dict) -> None:
     params = doc.get("params")
     if not isinstance(params, dict):
         refuse("no parameters")
-    unknown = sorted(k for k in params if k not in _CHECKS and not k.startswith("_"))
+    known = set(_CHECKS)
+    if "_gensim_api" in params:  # a torch_w2v.Word2Vec: gensim's parameters too
+        import inspect
+
+        from .gensim_api import Word2Vec
+
+        known |= set(inspect.signature(Word2Vec).parameters)
+    unknown = sorted(k for k in params if k not in known and not k.startswith("_"))
     if unknown or any(k in params for k in CODE_PARAMS):
         refuse(f"unknown parameters {unknown or list(CODE_PARAMS)}")
     try:
-        validate_params({k: v for k, v in params.items() if not k.startswith("_")})
+        checked = {k: v for k, v in params.items() if k in _CHECKS}
+        if "_gensim_api" in params and "sorted_vocab" in checked:  # gensim's 0/1
+            checked["sorted_vocab"] = bool(checked["sorted_vocab"])
+        validate_params(checked)
     except ValueError as err:
         refuse(f"an invalid parameter ({err})")
     words = doc.get("words")
