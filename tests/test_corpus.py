@@ -165,3 +165,43 @@ def test_a_2d_array_of_tokens_is_a_corpus_of_equal_length_sentences():
     params = dict(vector_size=8, min_count=1, epochs=2, progress=False, workers=1)
     assert np.array_equal(TorchWord2Vec(**params).fit(np.array(texts)).wv.vectors,
                           TorchWord2Vec(**params).fit(texts).wv.vectors)
+
+
+@pytest.fixture
+def latin_file(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("café olé the cat\nthe dog sat\n".encode("latin-1"))
+    return path
+
+
+@pytest.mark.parametrize("extra", [{}, {"max_vocab_size": 100}])  # the C++ and Python readers
+def test_a_file_not_in_its_encoding_names_the_file_byte_and_fix(latin_file, extra):
+    est = TorchWord2Vec(min_count=1, epochs=1, progress=False, **extra)
+    with pytest.raises(ValueError, match=r"latin.txt: the text is not valid (UTF-8|utf-8).*byte "
+                                         r"3.*0xe9.*encoding="):
+        est.fit(corpus_file=str(latin_file))
+    est.fit(corpus_file=str(latin_file), encoding="latin-1")
+    assert "café" in est.wv.key_to_index
+
+
+def test_an_unknown_encoding_is_refused_before_reading(latin_file):
+    with pytest.raises(ValueError, match="encoding='latin-9' is not a text encoding"):
+        TorchWord2Vec(progress=False).fit(corpus_file=str(latin_file), encoding="latin-9")
+
+
+@pytest.mark.parametrize("damage", ["not gzip", "truncated"])
+@pytest.mark.parametrize("extra", [{}, {"max_vocab_size": 100}])
+def test_a_damaged_compressed_file_is_a_clear_error(tmp_path, damage, extra):
+    data = gzip.compress(b"the cat sat\n" * 1000)
+    path = tmp_path / "c.txt.gz"
+    path.write_bytes(b"plain bytes" if damage == "not gzip" else data[:len(data) // 2])
+    with pytest.raises(ValueError, match=r"c.txt.gz: the compressed file is damaged"):
+        TorchWord2Vec(min_count=1, epochs=1, progress=False, **extra).fit(corpus_file=str(path))
+
+
+def test_an_http_corpus_without_the_http_transport_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "requests", None)  # as if smart_open[http] were missing
+    with pytest.raises(ImportError, match=r"pip install 'torch_w2v\[http\]'"):
+        TorchWord2Vec(progress=False).fit(corpus_file="https://example.com/corpus.txt")

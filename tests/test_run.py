@@ -193,3 +193,20 @@ def test_a_rising_loss_warns(caplog):
     with caplog.at_level("WARNING", logger="torch_w2v"):
         check_diverged(EmbeddingTables(4, 3), 8.0, 2, 0.3, untrained_loss=4.16)
     assert "may be diverging" in caplog.text and "alpha" in caplog.text
+
+
+def test_tables_larger_than_free_memory_are_refused_before_allocating(corpus, monkeypatch):
+    import torch_w2v.model as model
+
+    assert model.available_bytes("cpu") > 0  # this machine's MemAvailable
+    monkeypatch.setattr(model, "available_bytes", lambda device: 1 << 30)  # 1 GiB free
+    allocated = []
+    monkeypatch.setattr(model.EmbeddingTables, "__init__",
+                        lambda *a, **k: allocated.append(a) or 1 / 0)
+    with pytest.raises(ValueError, match=r"needs 1.5 GiB on cpu but 1.0 GiB are free: the "
+                                         r"tables of 200 words x vector_size=1000000"):
+        TorchWord2Vec(**{**FAST, "vector_size": 10 ** 6}).fit(corpus)
+    with pytest.raises(ValueError, match=r"a batch's vectors .* lower vector_size \(or "
+                                         r"negative, batch_size\)"):
+        TorchWord2Vec(**{**FAST, "negative": 10 ** 5, "step": "batched"}).fit(corpus)
+    assert not allocated

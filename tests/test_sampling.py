@@ -72,3 +72,17 @@ def test_noise_equal_to_centre_is_masked():
         same = batch.targets[:, 1:] == batch.targets[:, :1]
         assert not (batch.target_mask[:, 1:] & same).any()
         assert batch.target_mask[:, 0].all()
+
+
+def test_a_window_far_wider_than_any_sentence_trains_quickly_and_the_same():
+    """window=10**6 on short sentences: reaches past the longest sentence are capped (the loop
+    over window sizes stays short) and the same pairs are trained as with window = longest."""
+    from torch_w2v import TorchWord2Vec
+
+    texts = [["a", "b", "c", "d"], ["b", "c", "d", "e", "f"], ["e", "f", "a"]] * 20
+    params = dict(vector_size=8, min_count=1, epochs=2, progress=False, step="batched",
+                  shrink_windows=False, sample=0)
+    huge = TorchWord2Vec(window=10 ** 6, **params).fit(texts)
+    widest = TorchWord2Vec(window=4, **params).fit(texts)
+    assert huge.history_[-1]["pairs"] == widest.history_[-1]["pairs"]
+    np.testing.assert_allclose(huge.wv.vectors, widest.wv.vectors, rtol=1e-5, atol=1e-6)

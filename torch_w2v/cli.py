@@ -134,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "plain local file) and rank 0 writes the files.")
     train.add_argument("corpus", help="one sentence per line, any path/URL smart_open reads")
     train.add_argument("-o", "--output", required=True, help="where to write the vectors")
+    train.add_argument("--encoding", default="utf-8",
+                       help="the corpus's text encoding (default: utf-8)")
     train.add_argument("--binary", action="store_true", help="write word2vec binary format")
     train.add_argument("--vocab-output", metavar="PATH", help="also write 'word count' lines")
     train.add_argument("--model", metavar="PATH",
@@ -178,13 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _corpus(path):
-    from .corpus import CorpusFile
+def _corpus(path, encoding="utf-8"):
+    from .corpus import resolve_corpus
     from .datasets import WIKI_SAMPLE, wiki_sample
 
     if path is None:
         return wiki_sample(), f"gensim {WIKI_SAMPLE}"
-    return CorpusFile(path), str(path)
+    return resolve_corpus(None, path, encoding), str(path)
 
 
 def _run_compare(args) -> None:
@@ -218,10 +220,12 @@ def _run_train(args) -> None:
         if rank:
             logging.getLogger("torch_w2v").setLevel(logging.WARNING)
     try:
-        corpus, _ = _corpus(args.corpus)
+        corpus, _ = _corpus(args.corpus, args.encoding)
         est = TorchWord2Vec(**_estimator_params(args))
-        est.fit(corpus_file=args.corpus if distributed else None,
-                X=None if distributed else corpus, resume=args.resume)
+        if distributed:  # each rank reads its share of the file
+            est.fit(corpus_file=args.corpus, encoding=args.encoding, resume=args.resume)
+        else:
+            est.fit(corpus, resume=args.resume)
         if rank == 0:  # every rank holds the same vectors: one writes them
             save_word2vec_format(est.wv, args.output, binary=args.binary,
                                  fvocab=args.vocab_output)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import repeat
 
@@ -36,6 +37,61 @@ __all__ = [
 ]
 
 _FLUSH_TOKENS = 1 << 20
+
+
+_DAMAGED = (EOFError, OSError)  # gzip.BadGzipFile, bz2's OSError, truncated streams ...
+
+
+def _decompression_errors() -> tuple:
+    import lzma
+    import zlib
+
+    return (zlib.error, lzma.LZMAError)
+
+
+@contextmanager
+def reading_errors(path, encoding: str = "utf-8"):
+    """Turn what reading a corpus file can raise deep inside (a codec, a decompressor) into a
+    ``ValueError`` that names the file and the fix; the system's errors (a missing file, no
+    permission) stay as they are.
+
+    Examples
+    --------
+    >>> try:
+    ...     with reading_errors("c.txt"):
+    ...         bytes([99, 97, 102, 0xE9]).decode("utf-8")
+    ... except ValueError as err:
+    ...     print(str(err)[:49])
+    c.txt: the text is not valid utf-8 (byte 3, 0xe9)
+    """
+    try:
+        yield
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path}: the text is not valid {encoding} (byte {err.start}, "
+            f"0x{err.object[err.start]:02x}): pass fit(corpus_file=..., encoding=...) with the "
+            "file's encoding (e.g. 'latin-1'), or convert the file to UTF-8") from None
+    except _decompression_errors() + _DAMAGED as err:
+        if isinstance(err, OSError) and (err.errno is not None  # the system's: missing, denied
+                                         or not str(path).endswith(COMPRESSED_SUFFIXES)):
+            raise
+        raise ValueError(f"{path}: the compressed file is damaged or is not what its name says "
+                         f"({type(err).__name__}: {err}); check or re-download it") from None
+
+
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lzma")
+
+
+def check_readable_url(path) -> None:
+    """Raise ``ImportError`` before training for an http(s) URL when the HTTP transport of
+    smart_open is not installed, naming the extra to install."""
+    if str(path).lower().startswith(("http://", "https://")):
+        try:
+            import requests  # noqa: F401  (smart_open's http transport)
+        except ImportError:
+            raise ImportError(f"{path}: reading http(s) URLs needs smart_open's HTTP "
+                              "transport: pip install 'torch_w2v[http]' (or "
+                              "'smart_open[http]')") from None
 
 
 class CorpusFile:
@@ -65,7 +121,7 @@ class CorpusFile:
         self.byte_range = byte_range
 
     def __iter__(self):
-        with self._text() as lines:
+        with reading_errors(self.path, self.encoding), self._text() as lines:
             for line in lines:
                 tokens = self.tokenize(line)
                 if tokens:
@@ -138,7 +194,7 @@ class LineRange(io.RawIOBase):
         super().close()
 
 
-def resolve_corpus(sentences, corpus_file) -> Iterable:
+def resolve_corpus(sentences, corpus_file, encoding: str = "utf-8") -> Iterable:
     """Pick the corpus from ``fit``'s two ways of passing one, with clear errors."""
     if corpus_file is not None and sentences is not None:
         raise ValueError("pass either sentences or corpus_file to fit, not both")
@@ -148,7 +204,13 @@ def resolve_corpus(sentences, corpus_file) -> Iterable:
                 f"corpus_file must be a path or URL string, got {type(corpus_file).__name__}; "
                 "pass token lists as the first argument of fit instead"
             )
-        return CorpusFile(corpus_file)
+        try:
+            "".encode(encoding)
+        except (LookupError, TypeError):
+            raise ValueError(f"encoding={encoding!r} is not a text encoding Python knows; "
+                             "e.g. 'utf-8' or 'latin-1'") from None
+        check_readable_url(corpus_file)
+        return CorpusFile(corpus_file, encoding)
     if sentences is None:
         raise ValueError(
             "no corpus: call fit(sentences) with an iterable of token lists, "

@@ -221,7 +221,8 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------------------
 
-    def fit(self, X=None, y=None, *, corpus_file=None, resume=False, validation=None):
+    def fit(self, X=None, y=None, *, corpus_file=None, encoding="utf-8", resume=False,
+            validation=None):
         """Learn word vectors from a corpus.
 
         The fitted attributes are assigned only once training has succeeded: a ``fit`` that
@@ -242,6 +243,10 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
             ``max_vocab_size``, whose pruning needs the counts sentence by sentence, the first
             epoch reads the text again and writes the file.) A corpus passed as ``X`` is instead
             encoded once into int32 word ids held in memory (4 bytes a token).
+        encoding : str, default "utf-8"
+            The text encoding of ``corpus_file`` (a file that is not valid in it is refused,
+            naming the file and the byte). UTF-8 files are read by the compiled text path, others
+            in Python.
         resume : bool, default False
             Continue from the checkpoint in ``checkpoint_dir`` (the epochs it holds are kept, the
             rest are trained); without a checkpoint, train from the start. The corpus and the
@@ -256,14 +261,14 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         self
         """
         params = self._validated_params()
-        sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
+        sentences = check_reiterable(resolve_corpus(X, corpus_file, encoding), self.epochs)
         with exclusive_training(self):
             fitted = TrainingRun(params).fit(sentences, streaming=corpus_file is not None,
                                              resume=resume, validation=validation)
             self._assign(fitted)
         return self
 
-    def partial_fit(self, X=None, y=None, *, corpus_file=None):
+    def partial_fit(self, X=None, y=None, *, corpus_file=None, encoding="utf-8"):
         """Train further on more text, keeping the vectors learnt so far.
 
         Policy (gensim's ``build_vocab(update=True)`` + ``train``, made explicit):
@@ -282,7 +287,7 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X, y, corpus_file
+        X, y, corpus_file, encoding
             As in :meth:`fit`.
 
         Returns
@@ -290,9 +295,9 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         self
         """
         if not hasattr(self, "wv_"):
-            return self.fit(X, corpus_file=corpus_file)
+            return self.fit(X, corpus_file=corpus_file, encoding=encoding)
         params = self._validated_params()
-        sentences = check_reiterable(resolve_corpus(X, corpus_file), self.epochs)
+        sentences = check_reiterable(resolve_corpus(X, corpus_file, encoding), self.epochs)
         with exclusive_training(self):
             fitted = TrainingRun(params, previous=self._fitted_model()).fit(
                 sentences, streaming=corpus_file is not None)

@@ -71,6 +71,53 @@ def cbow_hidden(u, context_mask, mean: bool):
     return hidden
 
 
+def table_bytes(vocab_size: int, vector_size: int, mode: Mode = DEFAULT_MODE) -> int:
+    """Bytes of the two float32 tables for ``vocab_size`` words.
+
+    Examples
+    --------
+    >>> table_bytes(1_000_000, 100)  # negative sampling: 2 tables of 1M x 100 floats
+    800000000
+    """
+    return (vocab_size + mode.output_rows(vocab_size)) * vector_size * 4
+
+
+def available_bytes(device) -> int | None:
+    """Memory free for new tensors on ``device``: the GPU's free memory, or the machine's
+    available memory (Linux ``MemAvailable``); None where it cannot be told."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(vocab_size: int, vector_size: int, mode: Mode, device, copies: int = 1,
+                 batch_bytes: int = 0) -> None:
+    """Raise ``ValueError`` before anything is allocated if the tables (``copies`` of them:
+    optimizer state or a distributed run's anchors) and a batch's working memory cannot fit in
+    what ``device`` has free, naming the sizes and what to lower."""
+    tables = table_bytes(vocab_size, vector_size, mode) * copies
+    free = available_bytes(device)
+    if free is None or tables + batch_bytes <= free:
+        return
+    gib = 1 << 30
+    raise ValueError(
+        f"training needs {(tables + batch_bytes) / gib:.1f} GiB on {device} but "
+        f"{free / gib:.1f} GiB are free: the tables of {vocab_size} words x vector_size="
+        f"{vector_size} take {tables / gib:.1f} GiB" + (
+            f", a batch's vectors (batch_size x negative x vector_size) "
+            f"{batch_bytes / gib:.1f} GiB" if batch_bytes else "")
+        + "; lower vector_size (or negative, batch_size), or shrink the vocabulary with "
+        "min_count or max_final_vocab")
+
+
 class EmbeddingTables(nn.Module):
     """word2vec's input and output embedding tables.
 

@@ -37,7 +37,7 @@ from .corpus import (
 from .distributed import Distributed, EpochSync, byte_share, sync_chunk_tokens
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
-from .model import EmbeddingTables
+from .model import EmbeddingTables, check_memory
 from .modes import Mode
 from .params import resolve_device
 from .sampling import BatchSampler, ChunkFeed, WordDistributions
@@ -270,6 +270,7 @@ class TrainingRun:
         self.device, self.backend = prepare_backend(p)
         batch_size = p["batch_size"] or self.backend.default_batch_size(self.device,
                                                                         corpus.raw_words)
+        self._check_memory(batch_size)
         earlier = list(self.previous.history) if self.previous is not None else []
         seed = p["seed"] + len(earlier)  # a continued model draws new random streams
         self.tables = self._tables(seed)
@@ -318,6 +319,17 @@ class TrainingRun:
             output_vectors=self.tables.output_vectors.detach().cpu().numpy(),
             history=earlier + [dict(h, run=call) for h in history],
             corpus_words=self.corpus_words or corpus.raw_words, device=str(self.device))
+
+    def _check_memory(self, batch_size: int) -> None:
+        """Refuse tables (with the optimizer's state, a distributed run's copies) or batches
+        larger than the device's free memory, before allocating any."""
+        p = self.params
+        copies = 1 + 2 * (p["optimizer"] != "sgd") + 2 * (self.dist is not None)
+        batch_bytes = 0
+        if self.backend.consumes != "chunks":  # batches of gathered vectors and their grads
+            batch_bytes = 3 * batch_size * (1 + self.mode.negative) * p["vector_size"] * 4
+        check_memory(len(self.vocab), p["vector_size"], self.mode, self.device, copies,
+                     batch_bytes)
 
     def _tables(self, seed):
         return initial_tables(len(self.vocab), self.params["vector_size"], self.mode, seed,

@@ -366,10 +366,15 @@ class BatchSampler:
                                   device=self.device)
         else:
             reach = torch.full((n,), self.window, device=self.device)
+        # A reach past the longest sentence finds no more context words: capping it changes
+        # nothing trained, and bounds the loop below (window=10**6 on short sentences).
+        longest = int(torch.bincount(sentence - sentence[0]).max()) if n else 1
+        widest = max(1, min(self.window, longest - 1))
+        reach.clamp_(max=widest)
         # Centres are grouped by their effective window so a batch holds no padding slots beyond
         # sentence edges; the groups' batches are then interleaved in corpus order.
         pieces = []
-        for r in range(1, self.window + 1):
+        for r in range(1, widest + 1):
             centres = torch.nonzero(reach == r).squeeze(1)
             contexts, mask = context_windows(ids, sentence, centres, r)
             keep = mask.all(1) if self.full_windows_only else mask.any(1)

@@ -26,12 +26,14 @@ from collections import Counter
 
 import numpy as np
 
-from .corpus import CorpusFile
+from .corpus import CorpusFile, reading_errors
 from .streaming import StreamingCorpus, _recorded, read_ahead
 
 __all__ = ["BLOCK_BYTES", "applies", "count_and_record_file"]
 
 BLOCK_BYTES = 1 << 22
+UTF8_ADVICE = (": pass fit(corpus_file=..., encoding=...) with the file's encoding (e.g. "
+               "'latin-1'), or convert the file to UTF-8")
 
 
 def applies(sentences) -> bool:
@@ -109,15 +111,16 @@ def count_and_record_file(path, byte_range=None) -> tuple:
     counter = torch.classes.torch_w2v.TextCounter()
 
     def counted():
-        try:
-            for block in read_ahead(_blocks(path, byte_range)):
-                ids, lengths = counter.feed(torch.frombuffer(bytearray(block), dtype=torch.uint8),
-                                            False)
+        with reading_errors(path):
+            try:
+                for block in read_ahead(_blocks(path, byte_range)):
+                    ids, lengths = counter.feed(
+                        torch.frombuffer(bytearray(block), dtype=torch.uint8), False)
+                    yield ids.numpy(), lengths.numpy()
+                ids, lengths = counter.feed(torch.empty(0, dtype=torch.uint8), True)
                 yield ids.numpy(), lengths.numpy()
-            ids, lengths = counter.feed(torch.empty(0, dtype=torch.uint8), True)
-            yield ids.numpy(), lengths.numpy()
-        except ValueError as err:
-            raise ValueError(f"{path}: {err}".splitlines()[0]) from None
+            except ValueError as err:  # the counter's: not UTF-8
+                raise ValueError(f"{path}: {err}".splitlines()[0] + UTF8_ADVICE) from None
 
     kept: list = []
     flushes = _flushes(counted(), StreamingCorpus.FLUSH_TOKENS)
