@@ -205,3 +205,15 @@ def test_an_http_corpus_without_the_http_transport_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "requests", None)  # as if smart_open[http] were missing
     with pytest.raises(ImportError, match=r"pip install 'torch_w2v\[http\]'"):
         TorchWord2Vec(progress=False).fit(corpus_file="https://example.com/corpus.txt")
+
+
+def test_tokens_holding_whitespace_warn_at_fit_time():
+    texts = [["New York", "is", "big"], ["line\nbreak", "is", "odd"]] * 3
+    with pytest.warns(UserWarning, match=r"2 word\(s\) .* hold whitespace.*New_York"):
+        est = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False).fit(texts)
+    assert "New York" in est.wv.key_to_index  # trained all the same
+
+
+def test_plain_tokens_do_not_warn(recwarn):
+    TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False).fit([["a", "b"]] * 3)
+    assert not [w for w in recwarn if "whitespace" in str(w.message)]

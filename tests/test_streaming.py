@@ -139,9 +139,30 @@ def test_streaming_corpus_keeps_no_ids_of_an_unfinished_pass(small_flushes):
     assert text.passes == 2
 
 
-@pytest.mark.parametrize("fails", ["creating", "writing"])
+class _FillingFile:
+    """A binary file on a disk that fills after ``room`` bytes: writes past it fail with
+    ENOSPC, and so does closing while they left data unwritten (as a buffered file's flush)."""
+
+    def __init__(self, path, mode, room):
+        self._file, self._room, self._pending = open(path, mode), room, False  # noqa: SIM115
+
+    def write(self, data):
+        if len(data) > self._room:
+            self._pending = True
+            raise OSError(28, "No space left on device")
+        self._room -= len(data)
+        return self._file.write(data)
+
+    def close(self):
+        self._file.close()
+        if self._pending:
+            raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("fails", ["creating", "writing", "filling"])
 def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeypatch, fails,
                                                                           small_flushes):
+    import torch_w2v.streaming as streaming_module
     from torch_w2v.streaming import IdFile, StreamingCorpus, count_and_record
 
     def no_room(*args, **kwargs):
@@ -149,8 +170,11 @@ def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeyp
 
     if fails == "creating":
         monkeypatch.setattr(tempfile, "mkdtemp", no_room)
-    else:
+    elif fails == "writing":
         monkeypatch.setattr(IdFile, "append", no_room)
+    else:  # the disk fills mid-pass: the id file's clean-up must not fail again
+        monkeypatch.setattr(streaming_module, "open",
+                            lambda path, mode="r": _FillingFile(path, mode, 200), raising=False)
     text = _CountingCorpus([["a", "b"]] * 100)
     with pytest.warns(RuntimeWarning, match="No space left on device.*TMPDIR"):
         counter, total, recording = count_and_record(text)

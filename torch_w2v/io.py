@@ -18,8 +18,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "remove_stale_temporaries", "write_sentences",
-           "save_word2vec_format"]
+__all__ = ["atomic_path", "atomic_write_text", "remove_stale_temporaries", "unwritable_words",
+           "write_sentences", "save_word2vec_format"]
 
 
 def _is_local(path) -> bool:
@@ -118,8 +118,20 @@ def write_sentences(path, sentences) -> None:
             out.write(" ".join(tokens) + "\n")
 
 
+def unwritable_words(keys) -> list:
+    r"""The words the word2vec format cannot hold: empty, or holding whitespace (its
+    separator), which would not load back.
+
+    Examples
+    --------
+    >>> unwritable_words(["cat", "New York", "", "a" + chr(10) + "b"])
+    ['New York', '', 'a\nb']
+    """
+    return [k for k in keys if not k or any(ch.isspace() for ch in k)]
+
+
 def _check_word2vec_keys(keys) -> None:
-    bad = [k for k in keys if not k or any(ch.isspace() for ch in k)]
+    bad = unwritable_words(keys)
     if bad:
         raise ValueError(
             f"{len(bad)} word(s) such as {bad[0]!r} are empty or contain whitespace, which the "

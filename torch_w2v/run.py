@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import warnings
 import weakref
 from contextlib import contextmanager
 from itertools import islice
@@ -36,6 +37,7 @@ from .corpus import (
 )
 from .distributed import Distributed, EpochSync, byte_share, sync_chunk_tokens
 from .fitted import FittedModel
+from .io import unwritable_words
 from .keyedvectors import to_keyed_vectors
 from .model import EmbeddingTables, check_memory
 from .modes import Mode
@@ -249,6 +251,7 @@ class TrainingRun:
                 f"the vocabulary is empty: no word occurs min_count={p['min_count']} times "
                 f"(the most frequent occurs {max(counter.values())} times); "
                 "lower min_count or give a larger corpus")
+        _warn_unwritable(vocab.index_to_key)
         return vocab
 
     def _encode(self, sentences, streaming, total_words, recording):
@@ -378,6 +381,18 @@ def exclusive_training(estimator):
     finally:
         with _TRAINING_LOCK:
             _TRAINING.discard(estimator)
+
+
+def _warn_unwritable(words) -> None:
+    """Warn at fit time about words the word2vec text format cannot hold (they train, and
+    torch_w2v's model files keep them, but a word2vec file of them would not load back)."""
+    bad = unwritable_words(words)
+    if bad:
+        warnings.warn(
+            f"{len(bad)} word(s) of the vocabulary, such as {bad[0]!r}, are empty or hold "
+            "whitespace: they train, and est.save() keeps them, but the word2vec format cannot "
+            "(save_word2vec_format refuses them); split such tokens, or replace their "
+            "whitespace (e.g. 'New_York'), before fitting", UserWarning, stacklevel=4)
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lzma", ".zip")

@@ -254,7 +254,12 @@ def _recorded(flushes, keep):
                 keep(None)
         yield flush
     if id_file is not None:
-        id_file.finish()
+        try:
+            id_file.finish()  # writes what is still buffered: the disk can fill here too
+        except OSError as err:
+            _warn_no_id_file(err)
+            id_file.delete()
+            id_file = None
         keep(id_file)
 
 
@@ -289,8 +294,13 @@ class IdFile:
                 yield np.fromfile(ids, np.int32, n_ids), np.fromfile(lengths, np.int64, n_sentences)
 
     def delete(self) -> None:
-        self._ids.close()
-        self._lengths.close()
+        """Remove the files; what is still buffered is dropped (on a full disk, flushing it
+        would fail again)."""
+        for stream in (self._ids, self._lengths):
+            try:
+                stream.close()
+            except OSError:
+                pass
         self._cleanup()
 
 
