@@ -18,6 +18,7 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -297,10 +298,8 @@ class IdFile:
         """Remove the files; what is still buffered is dropped (on a full disk, flushing it
         would fail again)."""
         for stream in (self._ids, self._lengths):
-            try:
+            with contextlib.suppress(OSError):
                 stream.close()
-            except OSError:
-                pass
         self._cleanup()
 
 
