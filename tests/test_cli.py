@@ -97,3 +97,27 @@ def test_every_shell_expressible_parameter_has_a_flag():
                                       "--full-windows-only", "true", "--max-norm", "2.5"])
     assert (args.update_cap, args.workers, args.optimizer) == (None, 1, "adam")
     assert args.full_windows_only is True and args.max_norm == 2.5 and args.batch_size is None
+
+
+def test_help_answers_without_importing_torch():
+    """The parser builds the training flags (their defaults import torch) only for the command
+    that runs: the top-level help and the light commands' help import no torch."""
+    for command in ([], ["evaluate"], ["plot"]):
+        code = ("import sys\nfrom torch_w2v.cli import main\n"
+                f"try:\n    main({command + ['--help']!r})\nexcept SystemExit:\n    pass\n"
+                "print('torch' in sys.modules, 'gensim' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True).stdout
+        assert out.strip().splitlines()[-1] == "False False", (command, out)
+
+
+def test_compare_offers_no_checkpoint_flags(capsys):
+    from torch_w2v.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    text = capsys.readouterr().out
+    assert "--vector-size" in text and "--checkpoint" not in text
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--checkpoint-dir" in capsys.readouterr().out

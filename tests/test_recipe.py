@@ -67,7 +67,7 @@ def test_adam_optimisers_train_through_autograd(corpus, optimizer):
 def test_max_norm_bounds_the_vectors(corpus):
     est = TorchWord2Vec(**FAST, max_norm=0.05, alpha=0.1).fit(corpus)
     assert np.linalg.norm(est.wv.vectors, axis=1).max() < 0.05 + 0.2
-    free = TorchWord2Vec(**FAST, alpha=0.1, step="batched").fit(corpus)
+    free = TorchWord2Vec(**FAST, alpha=0.05, step="batched").fit(corpus)  # (0.1 diverges)
     assert np.linalg.norm(free.wv.vectors, axis=1).max() > 0.3
 
 

@@ -67,8 +67,8 @@ def test_invalid_utf8_is_refused_with_the_file_and_the_byte(tmp_path):
         path.write_bytes(b"ok " + bad)  # overlong, cut at the end, beyond U+10FFFF
         with pytest.raises(ValueError, match="not valid UTF-8"):
             text.count_and_record_file(str(path))
-        with pytest.raises(UnicodeDecodeError):  # the Python path refuses them too
-            count_and_record(CorpusFile(str(path)))
+        with pytest.raises(ValueError, match="bad.txt: the text is not valid utf-8 .* line 1"):
+            count_and_record(CorpusFile(str(path)))  # the Python path refuses them too
 
 
 characters = st.sampled_from(SPACES + LINE_ENDS + WORDS + list("abcé語"))

@@ -8,15 +8,32 @@ PyTorch, as a scikit-learn estimator that exports gensim ``KeyedVectors``, and a
 >>> len(wv)
 12
 """
-from .callbacks import Callback
-from .corpus import CorpusFile
-from .estimator import TorchWord2Vec
-from .gensim_api import Word2Vec
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 __all__ = ["Callback", "CorpusFile", "TorchWord2Vec", "Word2Vec", "__version__", "load"]
 
+# imported on first use, so that ``torch-w2v --help`` and light tools need not import torch
+_LAZY = {"Callback": ".callbacks", "CorpusFile": ".corpus", "TorchWord2Vec": ".estimator",
+         "Word2Vec": ".gensim_api"}
 
-def load(path) -> TorchWord2Vec:
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load(path):
     """Load a model saved with :meth:`TorchWord2Vec.save` (never runs code from the file)."""
+    from .estimator import TorchWord2Vec
+
     return TorchWord2Vec.load(path)

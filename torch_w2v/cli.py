@@ -79,13 +79,16 @@ _FLAGS = {
 }
 
 
-def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per TorchWord2Vec parameter, with its default and meaning."""
+def _add_estimator_flags(parser: argparse.ArgumentParser, leave_out=()) -> None:
+    """One ``--flag`` per TorchWord2Vec parameter (but those in ``leave_out``), with its
+    default and meaning."""
     from .estimator import TorchWord2Vec
 
     group = parser.add_argument_group("training parameters (gensim's names and defaults)")
     defaults = TorchWord2Vec().get_params()
     for name, (kind, text) in _FLAGS.items():
+        if name in leave_out:
+            continue
         text = text() if callable(text) else text
         metavar = {"_str2bool": "BOOL"}.get(kind.__name__, kind.__name__.upper())
         if "default" not in text:
@@ -95,10 +98,13 @@ def _add_estimator_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _estimator_params(args) -> dict:
-    return {name: getattr(args, name) for name in _FLAGS}
+    return {name: getattr(args, name) for name in _FLAGS if hasattr(args, name)}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
+    """The parser; the training flags (whose defaults and help import torch) only on the
+    commands in ``flags_for`` (``main`` asks only for the command it runs, so that
+    ``torch-w2v --help`` answers at once)."""
     parser = argparse.ArgumentParser(
         prog="torch-w2v",
         description="word2vec (skip-gram or CBOW, negative sampling and/or hierarchical "
@@ -123,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     compare.add_argument("--plot", metavar="PNG", help="also plot words/s, quality and loss "
                                                        "(needs matplotlib: torch_w2v[plot])")
-    _add_estimator_flags(compare)
+    if "compare" in flags_for:  # a benchmark writes no checkpoints
+        _add_estimator_flags(compare, leave_out=("checkpoint_dir", "checkpoint_every"))
 
     train = sub.add_parser("train", help="train vectors and save them in word2vec format",
                            description="Train word vectors on CORPUS and write them in word2vec "
@@ -142,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also save the whole model (torch_w2v.load reads it back)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint in --checkpoint-dir, if any")
-    _add_estimator_flags(train)
+    if "train" in flags_for:
+        _add_estimator_flags(train)
 
     evaluate = sub.add_parser("evaluate", help="score word2vec-format vector files",
                               description="Score one or more word2vec-format files (text or "
@@ -296,7 +304,9 @@ def _run_build(args) -> None:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((word for word in argv if not word.startswith("-")), None)
+    args = build_parser(flags_for=(command,)).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("torch_w2v").setLevel(logging.INFO)
     runners = {"compare": _run_compare, "train": _run_train, "evaluate": _run_evaluate,

@@ -50,7 +50,7 @@ def _decompression_errors() -> tuple:
 
 
 @contextmanager
-def reading_errors(path, encoding: str = "utf-8"):
+def reading_errors(path, encoding: str = "utf-8", where=None):
     """Turn what reading a corpus file can raise deep inside (a codec, a decompressor) into a
     ``ValueError`` that names the file and the fix; the system's errors (a missing file, no
     permission) stay as they are.
@@ -61,16 +61,17 @@ def reading_errors(path, encoding: str = "utf-8"):
     ...     with reading_errors("c.txt"):
     ...         bytes([99, 97, 102, 0xE9]).decode("utf-8")
     ... except ValueError as err:
-    ...     print(str(err)[:49])
-    c.txt: the text is not valid utf-8 (byte 3, 0xe9)
+    ...     print(str(err)[:46])
+    c.txt: the text is not valid utf-8 (byte 0xe9)
     """
     try:
         yield
     except UnicodeDecodeError as err:
+        place = f" {where()}" if where is not None else ""
         raise ValueError(
-            f"{path}: the text is not valid {encoding} (byte {err.start}, "
-            f"0x{err.object[err.start]:02x}): pass fit(corpus_file=..., encoding=...) with the "
-            "file's encoding (e.g. 'latin-1'), or convert the file to UTF-8") from None
+            f"{path}: the text is not valid {encoding} (byte 0x{err.object[err.start]:02x}"
+            f"{place}): pass fit(corpus_file=..., encoding=...) with the file's encoding (e.g. "
+            "'latin-1'), or convert the file to UTF-8") from None
     except _decompression_errors() + _DAMAGED as err:
         if isinstance(err, OSError) and (err.errno is not None  # the system's: missing, denied
                                          or not str(path).endswith(COMPRESSED_SUFFIXES)):
@@ -121,8 +122,14 @@ class CorpusFile:
         self.byte_range = byte_range
 
     def __iter__(self):
-        with reading_errors(self.path, self.encoding), self._text() as lines:
+        read = [0]  # lines so far: text is decoded in blocks, so a bad byte lies at or after
+
+        def where():
+            return f"in or after line {read[0] + 1}"
+
+        with reading_errors(self.path, self.encoding, where), self._text() as lines:
             for line in lines:
+                read[0] += 1
                 tokens = self.tokenize(line)
                 if tokens:
                     yield tokens
