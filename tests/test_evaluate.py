@@ -90,3 +90,25 @@ def test_compare_under_load_says_so():
                      vector_size=8)
     assert result["busy"] == 1
     assert "machine: 1 busy-loop process(es) sharing the cores" in format_comparison(result)
+
+
+def test_compare_says_what_it_does_while_it_works_and_labels_its_table(caplog):
+    """Every phase is announced before it starts (the op build, each trainer, each scoring),
+    and the table says what the seconds include and what the numbers are over."""
+    from conftest import zipf_corpus
+
+    from torch_w2v.evaluate import compare, format_comparison
+
+    with caplog.at_level("INFO", logger="torch_w2v"):
+        result = compare(zipf_corpus(n_sentences=100), rounds=2, epochs=1, min_count=2,
+                         vector_size=8)
+    said = [r.getMessage() for r in caplog.records if r.name == "torch_w2v"]
+    starts = [m for m in said if m.startswith(("compare: preparing", "round"))]
+    assert starts[0].startswith("compare: preparing torch_w2v")
+    for r in (1, 2):
+        for name in ("torch_w2v", "gensim"):
+            assert said.index(f"round {r}/2: training {name} ...") < next(
+                i for i, m in enumerate(said) if m.startswith(f"round {r}/2: {name} trained"))
+    table = format_comparison(result)
+    assert "seconds to train, vocabulary pass included (median of 2)" in table
+    assert "analogy accuracy (mean of 2)" in table

@@ -210,3 +210,32 @@ def test_tables_larger_than_free_memory_are_refused_before_allocating(corpus, mo
                                          r"negative, batch_size\)"):
         TorchWord2Vec(**{**FAST, "negative": 10 ** 5, "step": "batched"}).fit(corpus)
     assert not allocated
+
+
+def test_epoch_lines_are_written_above_the_progress_bar(corpus, monkeypatch):
+    """On a terminal the bar is cleared before each epoch's log line and redrawn after it, so
+    the line is not glued to the bar's end (``...lr=0.02134]epoch 1/5: ...``)."""
+    import io
+    import logging
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    handler = logging.StreamHandler(terminal)
+    log = logging.getLogger("torch_w2v")
+    log.addHandler(handler)
+    monkeypatch.setattr(log, "level", logging.INFO)
+    monkeypatch.setattr(log, "propagate", False)  # this handler alone
+    try:
+        TorchWord2Vec(**{**FAST, "progress": True}).fit(corpus)
+    finally:
+        log.removeHandler(handler)
+    text = terminal.getvalue()
+    assert "word/s]" in text and text.count("epoch ") == FAST["epochs"]
+    for piece in text.split("\n"):
+        if "epoch " in piece:  # whatever the bar wrote on this line was cleared first
+            assert piece.rsplit("\r", 1)[-1].startswith("epoch "), piece

@@ -259,9 +259,11 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     corpus = SentencePieces(sentences)
     estimator = TorchWord2Vec(**{"progress": False, **params})
     validate_params(estimator.get_params())
+    logger.info("compare: preparing torch_w2v (a first use compiles its CPU op: a minute or "
+                "two, once) ...")
     _, backend = prepare_backend(estimator.get_params())  # a first use builds the op: untimed
-    logger.info("compare: torch_w2v trains with the %r backend; %d round(s) of torch_w2v, "
-                "then gensim", backend.name, rounds)
+    logger.info("compare: %d round(s), each torch_w2v (the %r backend) then gensim, each timed "
+                "from the corpus to trained vectors, then scored", rounds, backend.name)
     fitted = {}
 
     def train_torch_w2v():
@@ -277,9 +279,11 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     vocab_size = {}
     for r in range(rounds):
         for name, train in trainers.items():
+            logger.info("round %d/%d: training %s ...", r + 1, rounds, name)
             with _quiet_gensim(), busy_cores(busy):
                 wv, elapsed = _timed_fit(train)
-            logger.info("round %d/%d: %s trained in %.2f s", r + 1, rounds, name, elapsed)
+            logger.info("round %d/%d: %s trained in %.2f s; scoring its vectors ...", r + 1,
+                        rounds, name, elapsed)
             seconds[name].append(elapsed)
             scores[name].append(evaluate(wv))
             vocab_size[name] = len(wv)
@@ -301,14 +305,20 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     }
 
 
+def _paren(text: str) -> str:
+    return f" ({text})" if text else ""
+
+
 def format_comparison(result: dict) -> str:
     """The comparison as a plain-text table (markdown-compatible)."""
-    rows = [("train seconds (median)", "seconds", "{:.2f}"),
-            ("words/s (median)", "words_per_sec", "{:,.0f}"),
+    rounds = result["rounds"]
+    median, mean = (f"median of {rounds}", f"mean of {rounds}") if rounds > 1 else ("", "")
+    rows = [(f"seconds to train, vocabulary pass included{_paren(median)}", "seconds", "{:.2f}"),
+            (f"words/s{_paren(median)}", "words_per_sec", "{:,.0f}"),
             ("vocabulary", "vocab_size", "{:,}"),
-            ("analogy accuracy (mean)", "analogy", "{:.4f}"),
-            ("WordSim353 Spearman (mean)", "wordsim353", "{:.4f}"),
-            ("SimLex-999 Spearman (mean)", "simlex999", "{:.4f}")]
+            (f"analogy accuracy{_paren(mean)}", "analogy", "{:.4f}"),
+            (f"WordSim353 Spearman{_paren(mean)}", "wordsim353", "{:.4f}"),
+            (f"SimLex-999 Spearman{_paren(mean)}", "simlex999", "{:.4f}")]
     names = list(result["results"])
     busy = result.get("busy", 0)
     machine = f"{busy} busy-loop process(es) sharing the cores" if busy else "idle"

@@ -5,6 +5,7 @@ the ``run`` object they are handed (a :class:`torch_w2v.run.TrainingRun` from ``
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 __all__ = ["linear_lr", "train_epochs", "Position"]
 
@@ -132,6 +134,10 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
         cb.on_train_begin(run)
     bar = tqdm(total=total_words, initial=pos.words_done, unit="word", unit_scale=True,
                disable=not progress, dynamic_ncols=True, leave=True)
+    log_above_bar = contextlib.ExitStack()
+    if progress:  # log lines (epoch ends) above the bar, not glued to its end
+        with_handlers = [log for log in (logging.root, logger) if log.handlers]
+        log_above_bar.enter_context(logging_redirect_tqdm(loggers=with_handlers))
     device = model.input_vectors.device
     try:
         while pos.epoch <= epochs:
@@ -194,6 +200,7 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
             for cb in callbacks:
                 cb.on_epoch_end(run, epoch, logs)
     finally:
+        log_above_bar.close()
         bar.close()
     for cb in callbacks:
         cb.on_train_end(run, pos.history)
