@@ -38,6 +38,9 @@ def test_train_then_evaluate(corpus_file, tmp_path):
     drawn = _run("plot", str(out), *words, "-o", str(picture))
     assert drawn.returncode == 0, drawn.stderr
     assert picture.read_bytes()[:4] == b"\x89PNG"
+    refused = _run("plot", str(out), words[0], "nope", "-o", str(picture))
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "torch-w2v plot: error: not in the vocabulary: nope"
 
 
 def test_compare_prints_side_by_side_table(corpus_file, tmp_path):

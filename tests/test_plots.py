@@ -49,3 +49,29 @@ def test_missing_matplotlib_is_a_clear_error(fitted, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"torch_w2v\[plot\]"):
         plot_history(fitted.history_, tmp_path / "loss.png")
+
+
+def test_sixteen_word_labels_neither_overlap_nor_leave_the_figure(fitted, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from torch_w2v.plots import place_labels
+
+    words = fitted.wv.index_to_key[:16]
+    points = project_2d(np.asarray(fitted.wv[words], dtype=np.float64))
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.scatter(points[:, 0], points[:, 1])
+    ax.margins(0.12)
+    fig.tight_layout()
+    labels = place_labels(fig, ax, points, words)
+    renderer = fig.canvas.get_renderer()
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    assert [label.get_text() for label in labels] == words
+    for i, box in enumerate(boxes):
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+        assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+        assert not any(box.overlaps(other) for other in boxes[:i]), words[i]
+    plt.close(fig)
+    assert _is_png(plot_words(fitted.wv, words, tmp_path / "w16.png"))

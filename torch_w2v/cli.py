@@ -314,7 +314,8 @@ def main(argv=None) -> int:
     try:
         runners[args.command](args)
     except (ValueError, TypeError, OSError, KeyError, ImportError, RuntimeError) as err:
-        print(f"torch-w2v {args.command}: error: {err}", file=sys.stderr)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err  # unquoted
+        print(f"torch-w2v {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -87,7 +87,8 @@ def project_2d(vectors: np.ndarray) -> np.ndarray:
 
 
 def plot_words(kv, words, path) -> str:
-    """Chosen words' vectors projected to 2-D (PCA), each point labelled.
+    """Chosen words' vectors projected to 2-D (PCA), each point labelled; labels are placed
+    around their points so that they neither overlap each other nor leave the figure.
 
     Raises
     ------
@@ -101,10 +102,50 @@ def plot_words(kv, words, path) -> str:
         raise ValueError("plot_words needs at least two words")
     points = project_2d(np.asarray(kv[list(words)], dtype=np.float64))
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5))
+    side = 5 + 0.15 * max(len(words) - 8, 0)  # more words, more room
+    fig, ax = plt.subplots(figsize=(side * 1.2, side))
     ax.scatter(points[:, 0], points[:, 1], s=12)
-    for (x, y), word in zip(points, words):
-        ax.annotate(word, (x, y), fontsize=9, xytext=(3, 3), textcoords="offset points")
+    ax.margins(0.12)
     ax.set(title="word vectors, first two principal components", xlabel="PC 1", ylabel="PC 2")
     fig.tight_layout()
+    place_labels(fig, ax, points, words)
     return _save(fig, path)
+
+
+# where a label may go around its point: (dx, dy) in points, nearest first
+_AROUND = [(dx * r, dy * r) for r in (1, 2, 3.5, 5.5)
+           for dx, dy in ((4, 3), (4, -11), (-4, 3), (-4, -11), (0, 8), (0, -16), (8, -4),
+                          (-8, -4))]
+
+
+def place_labels(fig, ax, points, labels) -> list:
+    """Annotate each point with its label at the first place around it (``_AROUND``) where
+    the label overlaps no label placed before it and stays inside the figure (else the place
+    with the least overlap); returns the annotations."""
+    from matplotlib.transforms import Bbox
+
+    renderer = fig.canvas.get_renderer()
+    figure_box = fig.bbox
+    placed, annotations = [], []
+    for (x, y), label in zip(points, labels):
+        best, best_cost = None, None
+        for dx, dy in _AROUND:
+            text = ax.annotate(label, (x, y), fontsize=9, xytext=(dx, dy),
+                               textcoords="offset points", ha="left" if dx >= 0 else "right")
+            box = text.get_window_extent(renderer)
+            cost = sum(Bbox.intersection(box, other).width * Bbox.intersection(box, other).height
+                       for other in placed if box.overlaps(other))
+            inside = (box.x0 >= figure_box.x0 and box.x1 <= figure_box.x1
+                      and box.y0 >= figure_box.y0 and box.y1 <= figure_box.y1)
+            cost += 0 if inside else 1e9
+            if best_cost is None or cost < best_cost:
+                if best is not None:
+                    best[0].remove()
+                best, best_cost = (text, box), cost
+            else:
+                text.remove()
+            if cost == 0:
+                break
+        placed.append(best[1])
+        annotations.append(best[0])
+    return annotations
