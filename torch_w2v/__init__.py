@@ -11,6 +11,13 @@ PyTorch, as a scikit-learn estimator that exports gensim ``KeyedVectors``, and a
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getattr__
+    from .callbacks import Callback
+    from .corpus import CorpusFile
+    from .estimator import TorchWord2Vec
+    from .gensim_api import Word2Vec
 
 __version__ = "0.1.0"
 __all__ = ["Callback", "CorpusFile", "TorchWord2Vec", "Word2Vec", "__version__", "load"]

@@ -57,9 +57,12 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         Noise words are drawn in proportion to ``count ** ns_exponent``.
     cbow_mean : {1, 0}, default 1
         CBOW only: 1 the mean of the context vectors, 0 their sum (gensim's meanings).
-    alpha, min_alpha : float, default 0.025, 0.0001
-        Learning rate, decaying linearly from ``alpha`` to ``min_alpha`` over all words of all
-        epochs.
+    alpha : float, default 0.025
+        The starting learning rate; it decays linearly to ``min_alpha`` over all words of all
+        epochs (with ``optimizer="adam"``, Adam's learning rate). A run whose loss blows up
+        stops with a ``FloatingPointError`` naming it.
+    min_alpha : float, default 0.0001
+        The learning rate at the end of the last epoch.
     epochs : int, default 5
         Passes over the corpus.
     seed : int, default 1
@@ -129,6 +132,8 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         ``"alias"``: exact draws from ``count ** ns_exponent``. ``"table"``: the tutorial's table
         of ``noise_table_size`` word ids filled in proportion (every word at least once).
     noise_table_size : int, default 5,000,000
+        Entries of the ``"table"`` noise sampler's table (unused by ``"alias"``): more entries,
+        closer to the exact noise distribution, more memory (4 bytes each).
     full_windows_only : bool, default False
         Train only centre words whose whole window lies inside their sentence (the tutorial).
     checkpoint_every : int, optional
@@ -153,6 +158,9 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         Raw tokens in the training corpus.
     device_ : torch.device
         Where training ran.
+    vocab_ : torch_w2v.vocab.Vocabulary
+        The vocabulary: ``index_to_key`` (words by id), ``key_to_index`` and ``counts`` (corpus
+        counts by id); what ``partial_fit`` grows.
 
     See Also
     --------
@@ -162,7 +170,8 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
     -----
     Training works on one block per centre word: its context words are scored against the centre
     and ``negative`` noise words that the block shares (pWord2Vec's layout); word2vec draws fresh
-    noise words per pair instead. Quality is the same or better (see ``docs/benchmarks.md``).
+    noise words per pair instead. Quality is the same or better (see
+    [the benchmarks](benchmarks.md)).
 
     Examples
     --------
