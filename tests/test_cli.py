@@ -50,8 +50,9 @@ def test_compare_prints_side_by_side_table(corpus_file, tmp_path):
                 TORCH_W2V_OPS_DIR=str(tmp_path / "ops"))
     assert done.returncode == 0, done.stderr
     log = done.stderr
-    assert log.index("compiling the fused CPU op") < log.index("compiled in") \
-        < log.index("trains with the 'fused' backend") < log.index("round 1/1: torch_w2v")
+    assert log.index("compare: preparing torch_w2v") < log.index("compiling the fused CPU op") \
+        < log.index("compiled in") < log.index("(the 'fused' backend)") \
+        < log.index("round 1/1: training torch_w2v") < log.index("round 1/1: training gensim")
     for label in ("torch_w2v", "gensim", "words/s", "analogy", "WordSim353", "SimLex-999",
                   "speed ratio"):
         assert label in done.stdout

@@ -9,6 +9,7 @@ from gensim.models import KeyedVectors
 
 from torch_w2v import Callback, TorchWord2Vec
 from torch_w2v.backends.cpu_fused import CpuFused
+from torch_w2v.modes import Mode
 from torch_w2v.run import TrainingRun
 
 FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512, workers=1)
@@ -179,11 +180,16 @@ def test_exploding_vectors_stop_the_run_even_when_the_loss_looks_sane():
     from torch_w2v.train import check_diverged
 
     tables = EmbeddingTables(4, 3)
-    check_diverged(tables, 2.0, 1, 0.025, untrained_loss=4.16)  # a sane epoch passes
+    check_diverged(tables, 2.0, 1, 0.025, Mode(negative=5))  # a sane epoch passes
     with torch.no_grad():
         tables.input_vectors[2] = 1e17
     with pytest.raises(FloatingPointError, match=r"longest word vector 1.73e\+17\).*alpha"):
-        check_diverged(tables, 2.0, 1, 0.025, untrained_loss=4.16)
+        check_diverged(tables, 2.0, 1, 0.025, Mode(negative=5))
+
+
+def test_too_many_noise_words_are_named_when_training_diverges(corpus):
+    with pytest.raises(FloatingPointError, match=r"alpha.*negative=1000 is too many"):
+        TorchWord2Vec(**{**FAST, "negative": 1000}).fit(corpus)
 
 
 def test_a_rising_loss_warns(caplog):
@@ -191,7 +197,7 @@ def test_a_rising_loss_warns(caplog):
     from torch_w2v.train import check_diverged
 
     with caplog.at_level("WARNING", logger="torch_w2v"):
-        check_diverged(EmbeddingTables(4, 3), 8.0, 2, 0.3, untrained_loss=4.16)
+        check_diverged(EmbeddingTables(4, 3), 8.0, 2, 0.3, Mode(negative=5))
     assert "may be diverging" in caplog.text and "alpha" in caplog.text
 
 

@@ -314,7 +314,7 @@ class TrainingRun:
                                callbacks=callbacks, run=self, progress=self.progress,
                                position=self.position, checkpoint=save,
                                checkpoint_every=p["checkpoint_every"], sync=sync,
-                               untrained_loss=self.mode.untrained_loss())
+                               mode=self.mode)
         call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
         return FittedModel(
             vocab=self.vocab,

@@ -36,23 +36,30 @@ def linear_lr(alpha: float, min_alpha: float, progress: float) -> float:
 BLOWN_UP_NORM = 1e3  # word vectors of sane runs stay far below (measured: 1.5 to 15)
 BLOWN_UP_LOSS = 3.0  # times an untrained model's loss: stop
 RISING_LOSS = 1.5  # ... warn
+MANY_NEGATIVES = 20  # more noise words per example than word2vec's advice
 
 
-def check_diverged(model, loss: float, epoch: int, lr: float, untrained_loss=None) -> None:
+def check_diverged(model, loss: float, epoch: int, lr: float, mode=None) -> None:
     """Raise ``FloatingPointError`` naming ``alpha`` if an epoch ended blown up: a loss that is
-    not finite or over ``BLOWN_UP_LOSS`` times an untrained model's (``untrained_loss``, when
-    known), or a word vector longer than ``BLOWN_UP_NORM``; warn above ``RISING_LOSS`` times.
+    not finite or over ``BLOWN_UP_LOSS`` times an untrained model's (under negative sampling,
+    :meth:`~torch_w2v.modes.Mode.untrained_loss`), or a word vector longer than
+    ``BLOWN_UP_NORM``; warn above ``RISING_LOSS`` times.
 
     Measured (5 epochs, gensim's lee corpus and a Zipf corpus, every mode, SGD and Adam): runs
     with alpha up to 0.1 end below an untrained model's loss with norms under 11; alpha=0.3 on
     lee ends its first epoch at 2.1 to 5.5 times it; alpha=1.5 at 15 to 130 times, or NaN.
+    ``negative`` up to 200 trains on both corpora; 1000 diverges.
     """
+    untrained = mode.untrained_loss() if mode is not None else None
     norm = float(model.input_vectors.detach().norm(dim=1).max()) if len(
         model.input_vectors) else 0.0
-    ratio = loss / untrained_loss if untrained_loss else 0.0
+    ratio = loss / untrained if untrained else 0.0
     advice = (f"the learning rate (alpha, {lr:g} at the end) is too large, or for the batched "
               "step batch_size; lower alpha (or batch_size) and fit again")
-    start = f", an untrained model's {untrained_loss:.3g}" if untrained_loss else ""
+    if mode is not None and mode.negative > MANY_NEGATIVES:
+        advice += (f"; or negative={mode.negative} is too many noise words: each update sums "
+                   "that many terms (word2vec uses 5 to 20)")
+    start = f", an untrained model's {untrained:.3g}" if untrained else ""
     if (not math.isfinite(loss) or not math.isfinite(norm) or norm > BLOWN_UP_NORM
             or ratio > BLOWN_UP_LOSS):
         raise FloatingPointError(f"training diverged in epoch {epoch} (loss {loss:.4g}{start}; "
@@ -83,7 +90,7 @@ class Position:
 
 def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbacks=(),
                  run=None, progress=False, position=None, checkpoint=None,
-                 checkpoint_every=None, sync=None, untrained_loss=None):
+                 checkpoint_every=None, sync=None, mode=None):
     """Train ``model`` for ``epochs`` passes over ``corpus``, one ``step`` per item of ``feed``.
 
     Parameters
@@ -114,8 +121,8 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
     sync : torch_w2v.distributed.EpochSync, optional
         Under ``torch.distributed``: called after every chunk and at the end of every epoch,
         which then reports the sums over the ranks.
-    untrained_loss : float, optional
-        An untrained model's loss per example: an epoch ending far above it stops the run
+    mode : torch_w2v.modes.Mode, optional
+        The training mode: an epoch ending far above an untrained model's loss stops the run
         (:func:`check_diverged`).
 
     Returns
@@ -184,7 +191,7 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
             loss_total, n_pairs, n_effective, words = totals
             n_pairs = int(n_pairs)
             loss = loss_total / max(n_pairs, 1)
-            check_diverged(model, loss, epoch, lr, untrained_loss)
+            check_diverged(model, loss, epoch, lr, mode)
             logs = {"epoch": epoch, "loss": loss, "pairs": n_pairs, "words": int(words),
                     "effective_words": int(n_effective),
                     "seconds": seconds, "words_per_sec": words / max(seconds, 1e-9),
