@@ -120,16 +120,18 @@ class StreamingCorpus:
 
     def chunks(self, chunk_tokens: int):
         """Yield ``(ids, sentence_index, raw_words)`` for runs of whole flushes of at least
-        ``chunk_tokens`` tokens (the last one may hold fewer); a flush larger than twice
-        ``chunk_tokens`` is cut, between sentences, into chunks of about ``chunk_tokens``
-        (distributed runs merge the ranks' work after every chunk, and ask for small ones)."""
+        ``chunk_tokens`` raw tokens (the last one may hold fewer); a flush of twice
+        ``chunk_tokens`` or more is cut, between sentences, into about equal chunks of about
+        ``chunk_tokens`` (distributed runs merge the ranks' work after every chunk, ask for
+        small ones, and wait for the slowest rank: chunks of equal size keep them in step)."""
         parts, raw_words = [], 0
         for ids, lengths, raw in self._flushes():
-            if len(ids) >= 2 * chunk_tokens:
+            pieces = round(raw / chunk_tokens)
+            if pieces >= 2:
                 if parts:
                     yield self._chunk(parts, raw_words)
                     parts, raw_words = [], 0
-                yield from self._cut(ids, lengths, raw, chunk_tokens)
+                yield from self._cut(ids, lengths, raw, pieces)
                 continue
             parts.append((ids, lengths))
             raw_words += raw
@@ -140,11 +142,12 @@ class StreamingCorpus:
             yield self._chunk(parts, raw_words)
 
     @classmethod
-    def _cut(cls, ids, lengths, raw_words, chunk_tokens):
-        """One flush as chunks of whole sentences, each ending at the first sentence end at or
-        past a multiple of ``chunk_tokens``; ``raw_words`` spread over them by their share."""
+    def _cut(cls, ids, lengths, raw_words, pieces):
+        """One flush as ``pieces`` chunks of whole sentences of about equal size (each ending
+        at the first sentence end at or past its share); ``raw_words`` spread over them by
+        their share."""
         ends = np.cumsum(lengths)
-        cuts = np.unique(np.searchsorted(ends, np.arange(chunk_tokens, len(ids), chunk_tokens)))
+        cuts = np.unique(np.searchsorted(ends, np.arange(1, pieces) * len(ids) // pieces))
         sentence_bounds = np.concatenate([[0], cuts + 1, [len(lengths)]]).astype(np.int64)
         sentence_bounds = np.unique(np.minimum(sentence_bounds, len(lengths)))
         token_bounds = np.concatenate([[0], ends])[sentence_bounds]
