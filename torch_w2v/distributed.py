@@ -10,9 +10,9 @@ pWord2Vec's way:
 - the vocabulary is counted jointly: each rank counts its share, the counts are gathered in
   rank order, so words, counts and order equal a single process's count;
 - each rank trains its own copy of the tables and, after every chunk
-  (:func:`sync_chunk_tokens`: 32768 tokens with 2 ranks, 3640 with 4), the ranks' changes since
+  (:func:`sync_chunk_tokens`: 65536 tokens with 2 ranks, 2427 with 4), the ranks' changes since
   the last agreement are merged in one all-reduce: summed, except for the most frequent words'
-  rows (those covering a quarter of the tokens), which take the mean change (see
+  rows (those covering a tenth of the tokens), which take the mean change (see
   :class:`EpochSync` for why, measured); so every rank ends every epoch with the same vectors;
 - the learning rate follows each rank's share of the words, which is the global schedule for
   shares of equal size; the history's loss, pairs and words are sums over the ranks.
@@ -38,8 +38,8 @@ __all__ = ["Distributed", "EpochSync", "init_from_environment", "byte_share", "h
 
 logger = logging.getLogger("torch_w2v")
 
-MEAN_SHARE = 0.25  # the most frequent words' rows covering this share of tokens take the mean
-STALE_TOKENS = 32768  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
+MEAN_SHARE = 0.1  # the rows of the most frequent words covering this share take the mean
+STALE_TOKENS = 65536  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
 SMALLEST_CHUNK = 1024
 _FREE_PARAMS = ("progress", "workers", "device", "callbacks", "trim_rule")
 
@@ -195,22 +195,21 @@ class Distributed:
 
 
 def sync_chunk_tokens(world_size: int, largest: int) -> int:
-    """The tokens a rank trains between two merges: ``STALE_TOKENS / (ranks - 1) ** 2`` (at
+    """The tokens a rank trains between two merges: ``STALE_TOKENS / (ranks - 1) ** 3`` (at
     most ``largest``, the backend's chunk; at least ``SMALLEST_CHUNK``).
 
-    More ranks need shorter periods twice over: each rank misses the work of ``ranks - 1``
-    others, and their summed changes to a row overshoot more. Measured on the wiki sample
-    (453k tokens, 5 epochs, 3 seeds; benchmarks/distributed.py): 2 ranks merging every 32768
-    tokens train as well as one process; 4 ranks lose quality at 10922 tokens each (the
-    ``1 / (ranks - 1)`` rule: SimLex-999 0.15 -> 0.09) and at 8192 (0.11), and keep it at
-    4096 (0.14). Beyond 6 ranks the floor binds and the quality is not measured.
+    More ranks need much shorter periods: each rank misses the work of ``ranks - 1`` others,
+    their summed changes to a row overshoot more, and each rank's share is smaller. Measured on
+    the wiki sample (453k tokens, 5 epochs; docs/distributed.md has the table): 2 ranks merging
+    every 65536 tokens train as well as one process; 4 ranks diverge at 16384 tokens each, lose
+    up to 0.06 SimLex-999 at 4096 to 10922, and stay within the tolerances at 2427.
 
     Examples
     --------
-    >>> [sync_chunk_tokens(n, 1 << 17) for n in (2, 4, 8)]
-    [32768, 3640, 1024]
+    >>> [sync_chunk_tokens(n, 1 << 17) for n in (2, 3, 4, 8)]
+    [65536, 8192, 2427, 1024]
     """
-    return max(SMALLEST_CHUNK, min(largest, STALE_TOKENS // max(world_size - 1, 1) ** 2))
+    return max(SMALLEST_CHUNK, min(largest, STALE_TOKENS // max(world_size - 1, 1) ** 3))
 
 
 def heaviest_rows(weights: np.ndarray, share: float) -> torch.Tensor:
@@ -241,10 +240,12 @@ class EpochSync:
     hierarchical softmax, as many inner nodes next to the root: every frequent word's path
     starts there) take the ranks' mean change: every rank trained them dozens of times in a
     chunk, each towards the same target, and the sum of 4 ranks' changes overshoots (measured
-    on the wiki sample, 4 ranks: the loss diverges with the sum, or the mean of fewer rows).
+    on the wiki sample, 4 ranks merging every 8192 tokens: the loss diverges with the sum).
     The other rows take the sum, as one process would apply them (their mean scales their
     updates by ``1 / ranks``: WordSim353 0.26 -> 0.16 with 2 ranks; the mean over the ranks
-    that changed a row: 0.17). How many chunks, see :func:`sync_chunk_tokens`."""
+    that changed a row: 0.17). With the merges as often as :func:`sync_chunk_tokens` makes
+    them, a tenth of the tokens is enough (4 ranks, 6 seeds: WordSim353 0.254 with a tenth,
+    0.233 with a quarter, 0.216 with 0.4)."""
 
     def __init__(self, dist: Distributed, tables, mode, counts):
         self.dist = dist
