@@ -39,6 +39,9 @@ __all__ = [
 _FLUSH_TOKENS = 1 << 20
 
 
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lzma", ".zip")  # what smart_open decompresses
+ENCODING_ADVICE = ("pass fit(corpus_file=..., encoding=...) with the file's encoding (e.g. "
+                   "'latin-1'), or convert the file to UTF-8")
 _DAMAGED = (EOFError, OSError)  # gzip.BadGzipFile, bz2's OSError, truncated streams ...
 
 
@@ -68,19 +71,16 @@ def reading_errors(path, encoding: str = "utf-8", where=None):
         yield
     except UnicodeDecodeError as err:
         place = f" {where()}" if where is not None else ""
-        raise ValueError(
-            f"{path}: the text is not valid {encoding} (byte 0x{err.object[err.start]:02x}"
-            f"{place}): pass fit(corpus_file=..., encoding=...) with the file's encoding (e.g. "
-            "'latin-1'), or convert the file to UTF-8") from None
+        raise ValueError(f"{path}: the text is not valid {encoding} (byte "
+                         f"0x{err.object[err.start]:02x}{place}): {ENCODING_ADVICE}") from None
     except _decompression_errors() + _DAMAGED as err:
         if isinstance(err, OSError) and (err.errno is not None  # the system's: missing, denied
-                                         or not str(path).endswith(COMPRESSED_SUFFIXES)):
+                                         or not str(path).endswith(COMPRESSED)):
             raise
         raise ValueError(f"{path}: the compressed file is damaged or is not what its name says "
                          f"({type(err).__name__}: {err}); check or re-download it") from None
 
 
-COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lzma")
 
 
 def check_readable_url(path) -> None:

@@ -29,6 +29,7 @@ from . import checkpoints, ops, text
 from .backends import select_backend
 from .callbacks import ValidationLoss
 from .corpus import (
+    COMPRESSED,
     CorpusFile,
     check_tokens,
     checked_sentences,
@@ -395,7 +396,6 @@ def _warn_unwritable(words) -> None:
             "whitespace (e.g. 'New_York'), before fitting", UserWarning, stacklevel=4)
 
 
-COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".lzma", ".zip")
 
 
 class SentenceSlice:

@@ -356,6 +356,11 @@ class BatchSampler:
         return tensor.to(self.device, dtype=torch.int64, non_blocking=True)
 
     def _chunk_batches(self, ids, sentence, raw_words):
+        # A reach past the longest sentence finds no more context words: capping it changes
+        # nothing trained, and bounds the loop below (window=10**6 on short sentences).
+        # Measured on the host, before subsampling (which only shortens sentences): no sync.
+        longest = int(np.bincount(sentence - sentence[0]).max()) if len(sentence) else 1
+        widest = max(1, min(self.window, longest - 1))
         ids, sentence = self._to_device(ids), self._to_device(sentence)
         if not self.subsample_independently:
             ids, sentence = subsample(ids, sentence, self.keep_prob, self.generator)
@@ -366,10 +371,6 @@ class BatchSampler:
                                   device=self.device)
         else:
             reach = torch.full((n,), self.window, device=self.device)
-        # A reach past the longest sentence finds no more context words: capping it changes
-        # nothing trained, and bounds the loop below (window=10**6 on short sentences).
-        longest = int(torch.bincount(sentence - sentence[0]).max()) if n else 1
-        widest = max(1, min(self.window, longest - 1))
         reach.clamp_(max=widest)
         # Centres are grouped by their effective window so a batch holds no padding slots beyond
         # sentence edges; the groups' batches are then interleaved in corpus order.

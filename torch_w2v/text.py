@@ -26,14 +26,12 @@ from collections import Counter
 
 import numpy as np
 
-from .corpus import CorpusFile, reading_errors
+from .corpus import ENCODING_ADVICE, CorpusFile, reading_errors
 from .streaming import StreamingCorpus, _recorded, read_ahead
 
 __all__ = ["BLOCK_BYTES", "applies", "count_and_record_file"]
 
 BLOCK_BYTES = 1 << 22
-UTF8_ADVICE = (": pass fit(corpus_file=..., encoding=...) with the file's encoding (e.g. "
-               "'latin-1'), or convert the file to UTF-8")
 
 
 def applies(sentences) -> bool:
@@ -120,7 +118,8 @@ def count_and_record_file(path, byte_range=None) -> tuple:
                 ids, lengths = counter.feed(torch.empty(0, dtype=torch.uint8), True)
                 yield ids.numpy(), lengths.numpy()
             except ValueError as err:  # the counter's: not UTF-8
-                raise ValueError(f"{path}: {err}".splitlines()[0] + UTF8_ADVICE) from None
+                first_line = f"{path}: {err}".splitlines()[0]
+                raise ValueError(f"{first_line}: {ENCODING_ADVICE}") from None
 
     kept: list = []
     flushes = _flushes(counted(), StreamingCorpus.FLUSH_TOKENS)
