@@ -29,41 +29,59 @@ __all__ = ["train_blocks"]
 
 
 @triton.jit
-def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels, losses, lr,
-                      D, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr, TP: tl.constexpr,
-                      BLOCK_D: tl.constexpr):
-    b = tl.program_id(0).to(tl.int64)
+def _block(U, V, contexts, context_mask, targets, target_mask, b, D, C: tl.constexpr,
+           T: tl.constexpr, CP: tl.constexpr, TP: tl.constexpr):
+    """Block ``b``'s target slots, which context and target slots are real, and the row
+    pointers of its context (input) and target (output) words."""
     ci = tl.arange(0, CP)
     ti = tl.arange(0, TP)
     ctx = tl.load(contexts + b * C + ci, mask=ci < C, other=0)
     ctx_ok = tl.load(context_mask + b * C + ci, mask=ci < C, other=0) != 0
     tgt = tl.load(targets + b * T + ti, mask=ti < T, other=0)
     tgt_ok = tl.load(target_mask + b * T + ti, mask=ti < T, other=0) != 0
+    return ti, ctx_ok, tgt_ok, U + ctx[:, None] * D, V + tgt[:, None] * D
+
+
+@triton.jit
+def _rows_slice(u_rows, v_rows, ctx_ok, tgt_ok, d0, D, BLOCK_D: tl.constexpr):
+    """Columns ``d0 .. d0 + BLOCK_D`` of the block's rows: the column offsets, the masks of
+    real values, and the context and target rows' values there (0 elsewhere)."""
+    di = d0 + tl.arange(0, BLOCK_D)
+    d_ok = di < D
+    u_mask = ctx_ok[:, None] & d_ok[None, :]
+    v_mask = tgt_ok[:, None] & d_ok[None, :]
+    u = tl.load(u_rows + di[None, :], mask=u_mask, other=0.0)
+    v = tl.load(v_rows + di[None, :], mask=v_mask, other=0.0)
+    return di, u_mask, v_mask, u, v
+
+
+@triton.jit
+def _sigmoid_softplus(s):
+    """sigmoid(s) and softplus(s) from one exp(-|s|), without overflow."""
+    z = tl.exp(-tl.abs(s))
+    return tl.where(s >= 0, 1.0 / (1.0 + z), z / (1.0 + z)), tl.log(1.0 + z) + tl.maximum(s, 0.0)
+
+
+@triton.jit
+def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels, losses, lr,
+                      D, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr, TP: tl.constexpr,
+                      BLOCK_D: tl.constexpr):
+    b = tl.program_id(0).to(tl.int64)
+    ti, ctx_ok, tgt_ok, u_rows, v_rows = _block(U, V, contexts, context_mask, targets,
+                                                target_mask, b, D, C, T, CP, TP)
     label = tl.load(labels + b * T + ti, mask=ti < T, other=0.0)[None, :]
-    u_rows = U + ctx[:, None] * D
-    v_rows = V + tgt[:, None] * D
     # pass 1: the C x T logits
     s = tl.full((CP, TP), 0.0, tl.float32)
     for d0 in range(0, D, BLOCK_D):
-        di = d0 + tl.arange(0, BLOCK_D)
-        d_ok = di < D
-        u = tl.load(u_rows + di[None, :], mask=ctx_ok[:, None] & d_ok[None, :], other=0.0)
-        v = tl.load(v_rows + di[None, :], mask=tgt_ok[:, None] & d_ok[None, :], other=0.0)
+        _, _, _, u, v = _rows_slice(u_rows, v_rows, ctx_ok, tgt_ok, d0, D, BLOCK_D)
         s += tl.sum(u[:, None, :] * v[None, :, :], axis=2)
     weight = (ctx_ok[:, None] & tgt_ok[None, :]).to(tl.float32)
-    z = tl.exp(-tl.abs(s))
-    f = tl.where(s >= 0, 1.0 / (1.0 + z), z / (1.0 + z))  # sigmoid(s), without overflow
-    loss = weight * (tl.log(1.0 + z) + tl.maximum(s, 0.0) - label * s)
-    tl.store(losses + b, tl.sum(tl.sum(loss, axis=1), axis=0))
+    f, softplus = _sigmoid_softplus(s)
+    tl.store(losses + b, tl.sum(tl.sum(weight * (softplus - label * s), axis=1), axis=0))
     g = weight * (label - f) * lr
     # pass 2: the steps, from the rows as they were read (one block's summed step)
     for d0 in range(0, D, BLOCK_D):
-        di = d0 + tl.arange(0, BLOCK_D)
-        d_ok = di < D
-        u_mask = ctx_ok[:, None] & d_ok[None, :]
-        v_mask = tgt_ok[:, None] & d_ok[None, :]
-        u = tl.load(u_rows + di[None, :], mask=u_mask, other=0.0)
-        v = tl.load(v_rows + di[None, :], mask=v_mask, other=0.0)
+        di, u_mask, v_mask, u, v = _rows_slice(u_rows, v_rows, ctx_ok, tgt_ok, d0, D, BLOCK_D)
         step_u = tl.sum(g[:, :, None] * v[None, :, :], axis=1)
         step_v = tl.sum(g[:, :, None] * u[:, None, :], axis=0)
         tl.atomic_add(u_rows + di[None, :], step_u, mask=u_mask)
@@ -75,42 +93,26 @@ def _cbow_kernel(U, V, contexts, context_mask, targets, target_mask, labels, los
                  MEAN: tl.constexpr, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr,
                  TP: tl.constexpr, BLOCK_D: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
-    ci = tl.arange(0, CP)
-    ti = tl.arange(0, TP)
-    ctx = tl.load(contexts + b * C + ci, mask=ci < C, other=0)
-    ctx_ok = tl.load(context_mask + b * C + ci, mask=ci < C, other=0) != 0
-    tgt = tl.load(targets + b * T + ti, mask=ti < T, other=0)
-    tgt_ok = tl.load(target_mask + b * T + ti, mask=ti < T, other=0) != 0
+    ti, ctx_ok, tgt_ok, u_rows, v_rows = _block(U, V, contexts, context_mask, targets,
+                                                target_mask, b, D, C, T, CP, TP)
     label = tl.load(labels + b * T + ti, mask=ti < T, other=0.0)
     count = tl.sum(ctx_ok.to(tl.float32), axis=0)
     scale = 1.0 / tl.maximum(count, 1.0) if MEAN else 1.0  # hidden = mean (or sum) of contexts
-    u_rows = U + ctx[:, None] * D
-    v_rows = V + tgt[:, None] * D
     # pass 1: the T logits of the hidden vector
     s = tl.full((TP,), 0.0, tl.float32)
     for d0 in range(0, D, BLOCK_D):
-        di = d0 + tl.arange(0, BLOCK_D)
-        d_ok = di < D
-        u = tl.load(u_rows + di[None, :], mask=ctx_ok[:, None] & d_ok[None, :], other=0.0)
-        v = tl.load(v_rows + di[None, :], mask=tgt_ok[:, None] & d_ok[None, :], other=0.0)
+        _, _, _, u, v = _rows_slice(u_rows, v_rows, ctx_ok, tgt_ok, d0, D, BLOCK_D)
         hidden = tl.sum(u, axis=0) * scale
         s += tl.sum(v * hidden[None, :], axis=1)
     weight = tgt_ok.to(tl.float32) * (count > 0).to(tl.float32)
-    z = tl.exp(-tl.abs(s))
-    f = tl.where(s >= 0, 1.0 / (1.0 + z), z / (1.0 + z))
-    tl.store(losses + b, tl.sum(weight * (tl.log(1.0 + z) + tl.maximum(s, 0.0) - label * s),
-                                axis=0))
+    f, softplus = _sigmoid_softplus(s)
+    tl.store(losses + b, tl.sum(weight * (softplus - label * s), axis=0))
     g = weight * (label - f) * lr
     # pass 2: targets move along the hidden vector; every context word gets the error
     # (divided over a summed window's words, as gensim does)
     error_scale = 1.0 if MEAN else 1.0 / tl.maximum(count, 1.0)
     for d0 in range(0, D, BLOCK_D):
-        di = d0 + tl.arange(0, BLOCK_D)
-        d_ok = di < D
-        u_mask = ctx_ok[:, None] & d_ok[None, :]
-        v_mask = tgt_ok[:, None] & d_ok[None, :]
-        u = tl.load(u_rows + di[None, :], mask=u_mask, other=0.0)
-        v = tl.load(v_rows + di[None, :], mask=v_mask, other=0.0)
+        di, u_mask, v_mask, u, v = _rows_slice(u_rows, v_rows, ctx_ok, tgt_ok, d0, D, BLOCK_D)
         hidden = tl.sum(u, axis=0) * scale
         error = tl.sum(g[:, None] * v, axis=0) * error_scale
         tl.atomic_add(v_rows + di[None, :], g[:, None] * hidden[None, :], mask=v_mask)
