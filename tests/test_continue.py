@@ -68,3 +68,10 @@ def test_continue_is_reproducible_and_survives_save_load(first, more, tmp_path):
         assert other.wv.index_to_key == a.wv.index_to_key
         assert np.array_equal(other.wv.vectors, a.wv.vectors)
         assert np.array_equal(other.output_vectors_, a.output_vectors_)
+
+
+def test_partial_fit_warns_about_new_words_holding_whitespace():
+    est = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, progress=False)
+    est.fit([["a", "b", "c"]] * 3)
+    with pytest.warns(UserWarning, match=r"1 word\(s\) .* such as 'New York'"):
+        est.partial_fit([["a", "New York"]] * 3)

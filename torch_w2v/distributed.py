@@ -89,6 +89,7 @@ class Distributed:
         self.rank = dist.get_rank(group)
         self.world_size = dist.get_world_size(group)
         self.merges = 0  # merges of the tables so far
+        self._flat = None  # the merge buffer (_buffer)
 
     @classmethod
     def current(cls) -> Distributed | None:
@@ -170,7 +171,7 @@ class Distributed:
     def _buffer(self, size: int, like: torch.Tensor) -> torch.Tensor:
         """A flat buffer of ``size`` elements, kept between merges (a fresh one per merge costs
         its page faults every time)."""
-        buffer = getattr(self, "_flat", None)
+        buffer = self._flat
         if buffer is None or buffer.numel() < size or buffer.device != like.device:
             buffer = self._flat = torch.empty(size, dtype=like.dtype, device=like.device)
         return buffer[:size]

@@ -43,7 +43,7 @@ from .keyedvectors import to_keyed_vectors
 from .model import EmbeddingTables, check_memory
 from .modes import Mode
 from .params import resolve_device
-from .sampling import BatchSampler, ChunkFeed, WordDistributions
+from .sampling import BATCH_CHUNK_TOKENS, BatchSampler, ChunkFeed, WordDistributions
 from .streaming import StreamingCorpus, count_and_record
 from .train import Position, train_epochs
 from .vocab import (
@@ -244,7 +244,9 @@ class TrainingRun:
     def _vocabulary(self, counter):
         p = self.params
         if self.previous is not None:
-            return grow_vocab(self.previous.vocab, counter, p["min_count"], p["trim_rule"])
+            vocab = grow_vocab(self.previous.vocab, counter, p["min_count"], p["trim_rule"])
+            _warn_unwritable(vocab.index_to_key[len(self.previous.vocab):])  # the new words
+            return vocab
         vocab = build_vocab(counter, p["min_count"], p["max_final_vocab"], p["trim_rule"],
                             p["sorted_vocab"])
         if len(vocab) == 0:
@@ -290,7 +292,7 @@ class TrainingRun:
         else:
             chunk_tokens = None  # the sampler's default
             if self.dist is not None:  # ranks merge their changes after every chunk
-                chunk_tokens = sync_chunk_tokens(self.dist.world_size, 1 << 16)
+                chunk_tokens = sync_chunk_tokens(self.dist.world_size, BATCH_CHUNK_TOKENS)
             feed = self._sampler(distributions, batch_size, seed + 1_000_003 * rank,
                                  chunk_tokens)
         sync = None
@@ -394,8 +396,6 @@ def _warn_unwritable(words) -> None:
             "whitespace: they train, and est.save() keeps them, but the word2vec format cannot "
             "(save_word2vec_format refuses them); split such tokens, or replace their "
             "whitespace (e.g. 'New_York'), before fitting", UserWarning, stacklevel=4)
-
-
 
 
 class SentenceSlice:

@@ -30,9 +30,11 @@ import torch
 
 from .model import negative_labels
 
-__all__ = ["Batch", "BatchSampler", "Chunk", "ChunkFeed", "NoiseSampler", "TableNoiseSampler",
-           "WordDistributions", "alias_table", "context_windows", "keep_draw", "noise_sampler",
-           "subsample"]
+__all__ = ["BATCH_CHUNK_TOKENS", "Batch", "BatchSampler", "Chunk", "ChunkFeed", "NoiseSampler",
+           "TableNoiseSampler", "WordDistributions", "alias_table", "context_windows",
+           "keep_draw", "noise_sampler", "subsample"]
+
+BATCH_CHUNK_TOKENS = 1 << 16  # the batch sampler's chunk (at least two batches' centres)
 
 
 @dataclass
@@ -336,7 +338,7 @@ class BatchSampler:
         self.device = torch.device(device)
         self.generator = generator
         # a batch never spans chunks: a chunk must hold a batch's worth of centres
-        self.chunk_tokens = chunk_tokens or max(1 << 16, 2 * batch_size)
+        self.chunk_tokens = chunk_tokens or max(BATCH_CHUNK_TOKENS, 2 * batch_size)
 
     def epoch(self, corpus, skip_chunks: int = 0, epoch=None):
         """Yield the batches of one pass over ``corpus`` (an :class:`EncodedCorpus` or a

@@ -139,12 +139,13 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
     next_checkpoint = _next_multiple(pos.words_done, checkpoint_every)
     for cb in callbacks:
         cb.on_train_begin(run)
-    bar = tqdm(total=total_words, initial=pos.words_done, unit="word", unit_scale=True,
-               disable=not progress, dynamic_ncols=True, leave=True)
-    log_above_bar = contextlib.ExitStack()
+    display = contextlib.ExitStack()  # closed when the loop ends, however it ends
+    bar = display.enter_context(tqdm(total=total_words, initial=pos.words_done, unit="word",
+                                     unit_scale=True, disable=not progress, dynamic_ncols=True,
+                                     leave=True))
     if progress:  # log lines (epoch ends) above the bar, not glued to its end
         with_handlers = [log for log in (logging.root, logger) if log.handlers]
-        log_above_bar.enter_context(logging_redirect_tqdm(loggers=with_handlers))
+        display.enter_context(logging_redirect_tqdm(loggers=with_handlers))
     device = model.input_vectors.device
     try:
         while pos.epoch <= epochs:
@@ -207,8 +208,7 @@ def train_epochs(model, feed, corpus, step, *, epochs, alpha, min_alpha, callbac
             for cb in callbacks:
                 cb.on_epoch_end(run, epoch, logs)
     finally:
-        log_above_bar.close()
-        bar.close()
+        display.close()
     for cb in callbacks:
         cb.on_train_end(run, pos.history)
     return pos.history
