@@ -121,10 +121,10 @@ def run_worker(args) -> None:
     params = json.loads(args.params)
     if args.worker == "torch_w2v":
         from torch_w2v import TorchWord2Vec
-        from torch_w2v.run import prepare_backend
+        from torch_w2v.config import TrainingConfig
 
         estimator = TorchWord2Vec(**params, progress=False)
-        prepare_backend(estimator.get_params())  # a first use builds the op: before the clock
+        TrainingConfig.from_params(estimator.get_params())  # a first use builds the op: untimed
         baseline = _peak_rss_mb()
         start = time.perf_counter()
         wv = estimator.fit(corpus_file=args.corpus_file).wv
@@ -319,10 +319,10 @@ def main(argv=None) -> int:
     trainers = args.trainers.split(",")
     if "torch_w2v" in trainers:  # a first use builds the op: here, not in a timed worker
         from torch_w2v import TorchWord2Vec
-        from torch_w2v.run import prepare_backend
+        from torch_w2v.config import TrainingConfig
 
         print("preparing torch_w2v's backend (builds the fused CPU op on first use)", flush=True)
-        _, backend = prepare_backend(TorchWord2Vec(**params).get_params())
+        backend = TrainingConfig.from_params(TorchWord2Vec(**params).get_params()).backend
         print(f"torch_w2v trains with the {backend.name!r} backend", flush=True)
     jobs = []  # (name, file, quality)
     if args.synthetic:

@@ -29,7 +29,7 @@ from torch_w2v import TorchWord2Vec
 from torch_w2v.callbacks import Callback
 from torch_w2v.distributed import Distributed, init_from_environment
 from torch_w2v.evaluate import evaluate
-from torch_w2v.run import prepare_backend
+from torch_w2v.config import TrainingConfig
 
 corpus, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 init_from_environment()
@@ -42,7 +42,7 @@ class CountMerges(Callback):
 
 
 est = TorchWord2Vec(workers=1, seed=seed, progress=False, callbacks=[CountMerges()])
-prepare_backend(est.get_params())
+TrainingConfig.from_params(est.get_params())
 start = time.perf_counter()
 est.fit(corpus_file=corpus)
 seconds = time.perf_counter() - start

@@ -86,10 +86,10 @@ def train_torch_w2v(path: Path, **params) -> dict:
     import torch
 
     from torch_w2v import TorchWord2Vec
-    from torch_w2v.run import prepare_backend
+    from torch_w2v.config import TrainingConfig
 
     estimator = TorchWord2Vec(**{**PARAMS, **params}, device=DEVICE, progress=False)
-    _, backend = prepare_backend(estimator.get_params())
+    backend = TrainingConfig.from_params(estimator.get_params()).backend
     if DEVICE == "cuda":
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()

@@ -1,19 +1,27 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
+from conftest import call_op
 
 from torch_w2v import TorchWord2Vec, ops
 from torch_w2v.backends import BACKENDS, backend_names, select_backend
 from torch_w2v.backends.batched import sgd_step
 from torch_w2v.model import EmbeddingTables
-from torch_w2v.modes import DEFAULT_MODE as SGNS
 from torch_w2v.modes import Mode
 from torch_w2v.sampling import Batch
 from torch_w2v.vocab import huffman_tree
 
 FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512)
-SGD = {"optimizer": "sgd", "max_norm": None, "update_cap": None, "alpha": 0.025}
+SGD = {"optimizer": "sgd", "max_norm": None}
 CPU = torch.device("cpu")
+SGNS = Mode()
+
+
+def _config(device=CPU, mode=SGNS, **settings):
+    """What backend selection reads of a run's TrainingConfig."""
+    return SimpleNamespace(device=torch.device(device), mode=mode, **{**SGD, **settings})
 
 
 def _batch(seed=0, vocab=30, blocks=8, width=4, k=3):
@@ -35,8 +43,7 @@ def _tables(vocab=30, dim=6, seed=0, rows=None):
 
 
 def _fused():
-    backend = select_backend("fused", CPU, SGNS, SGD)
-    return backend
+    return select_backend("fused", _config())
 
 
 # -- the batched step -----------------------------------------------------------------------
@@ -46,11 +53,11 @@ def test_batched_step_equals_autograd_gradient_step():
     tables, ref = _tables(), _tables()
     ref.input_vectors.requires_grad_(True)
     ref.output_vectors.requires_grad_(True)
-    loss = ref(batch.contexts, batch.context_mask, batch.targets, batch.target_mask)
+    loss = ref(batch.contexts, batch.context_mask, batch.targets, batch.target_mask, mode=SGNS)
     loss = loss * batch.context_mask.sum()  # summed loss
     loss.backward()
     lr = 0.05
-    loss_sum, pairs = sgd_step(tables, batch, lr=lr)
+    loss_sum, pairs = sgd_step(tables, batch, lr=lr, mode=SGNS)
     assert torch.allclose(loss_sum, loss.detach(), atol=1e-4)
     assert pairs == batch.context_mask.sum()
     with torch.no_grad():
@@ -66,8 +73,8 @@ def test_update_cap_scales_only_rows_above_cap():
                   torch.tensor([[1, 2, 3, 4]]), torch.ones(1, 4, dtype=torch.bool), raw_words=5)
     plain, capped = _tables(), _tables()
     before = plain.input_vectors.clone()
-    sgd_step(plain, batch, lr=0.1)
-    sgd_step(capped, batch, lr=0.1, update_cap=8)
+    sgd_step(plain, batch, lr=0.1, mode=SGNS)
+    sgd_step(capped, batch, lr=0.1, mode=SGNS, update_cap=8)
     step_plain = plain.input_vectors[0] - before[0]
     step_capped = capped.input_vectors[0] - before[0]
     assert torch.allclose(step_capped, step_plain * 8 / 16, atol=1e-7)
@@ -76,33 +83,6 @@ def test_update_cap_scales_only_rows_above_cap():
 
 
 # -- the fused CPU op -----------------------------------------------------------------------
-
-def _op(tables, ids, sentence, *, keep=None, noise=(None, None, None), window=2, negative=2,
-        shrink_windows=False, subsample_slots=False, full_windows_only=False, seed=7,
-        lr=(0.05, 0.05), threads=1, tree=None, cbow=False, cbow_mean=True):
-    """Call the op on one chunk; ``noise`` = (values, accept, alias), default one noise word 0;
-    ``tree``: a HuffmanTree for hierarchical softmax."""
-    _fused()  # loads the op
-    rows = tables.input_vectors.shape[0]
-    keep = torch.ones(rows) if keep is None else keep
-    values, accept, alias = noise
-    values = torch.zeros(1, dtype=torch.int64) if values is None else values
-    accept = torch.ones(len(values)) if accept is None else accept
-    alias = torch.zeros_like(values) if alias is None else alias
-    if tree is None:
-        paths = (torch.zeros(0, 0, dtype=torch.int64), torch.zeros(0, 0, dtype=torch.int8),
-                 torch.zeros(0, dtype=torch.int64))
-    else:
-        paths = tuple(map(torch.from_numpy, (tree.points, tree.codes, tree.lengths)))
-    totals = torch.ops.torch_w2v.train_chunk(
-        tables.input_vectors, tables.output_vectors, torch.as_tensor(ids, dtype=torch.int32),
-        torch.as_tensor(sentence, dtype=torch.int64), keep, values, accept, alias, *paths,
-        window=window, negative=negative, hs=tree is not None, cbow=cbow, cbow_mean=cbow_mean,
-        shrink_windows=shrink_windows, subsample_slots=subsample_slots,
-        full_windows_only=full_windows_only, seed=seed, lr_start=lr[0], lr_end=lr[1],
-        threads=threads)
-    return float(totals[0]), int(totals[1])
-
 
 def _text(n=60, vocab=30, sentences=4, seed=0):
     g = np.random.default_rng(seed)
@@ -132,8 +112,8 @@ def test_fused_op_equals_the_batched_step_block_by_block(name):
     rows = mode.output_rows(30)
     fused, reference = _tables(rows=rows), _tables(rows=rows)
     lr = (0.05, 0.01)
-    loss, examples = _op(fused, ids, sentence, window=2, negative=mode.negative, lr=lr, tree=tree,
-                         cbow=not mode.skip_gram, cbow_mean=mode.cbow_mean)
+    loss, examples = call_op(fused, ids, sentence, window=2, negative=mode.negative, lr=lr,
+                             tree=tree, cbow=not mode.skip_gram, cbow_mean=mode.cbow_mean)
     ref_loss, ref_examples, n = 0.0, 0, len(ids)
     for pos in range(n):
         near = [j for j in range(pos - 2, pos + 3)
@@ -154,7 +134,7 @@ def test_fused_op_equals_the_batched_step_block_by_block(name):
                       torch.tensor([targets]), torch.tensor([mask]), raw_words=1,
                       labels=torch.tensor([labels]))
         step_lr = lr[0] + (lr[1] - lr[0]) * pos / n
-        block_loss, block_examples = sgd_step(reference, block, step_lr, mode=mode)
+        block_loss, block_examples = sgd_step(reference, block, step_lr, mode)
         ref_loss += float(block_loss)
         ref_examples += int(block_examples)
     assert examples == ref_examples
@@ -169,29 +149,29 @@ def test_fused_op_subsampling_drops_words_before_windowing():
     keep[3] = 0.0  # word 3 never kept: 2 and 4 become neighbours
     tables = _tables()
     before = tables.input_vectors.clone()
-    _, pairs = _op(tables, ids, sentence, keep=keep, window=1, negative=1)
+    _, pairs = call_op(tables, ids, sentence, keep=keep, window=1, negative=1)
     assert pairs == 6  # 1-2, 2-1, 2-4, 4-2, 4-5, 5-4
     assert torch.equal(tables.input_vectors[3], before[3])
-    assert _op(_tables(), ids, sentence, keep=torch.zeros(30), negative=1)[1] == 0
+    assert call_op(_tables(), ids, sentence, keep=torch.zeros(30), negative=1)[1] == 0
 
 
 def test_fused_op_windows_shrink_and_full_windows_only():
     ids, sentence = _text(n=20_000, sentences=1)
-    full = _op(_tables(), ids, sentence, window=5, negative=1)[1]
-    shrunk = _op(_tables(), ids, sentence, window=5, negative=1, shrink_windows=True)[1]
+    full = call_op(_tables(), ids, sentence, window=5, negative=1)[1]
+    shrunk = call_op(_tables(), ids, sentence, window=5, negative=1, shrink_windows=True)[1]
     assert full == 2 * 5 * 20_000 - 2 * (1 + 2 + 3 + 4 + 5)
     assert 0.58 < shrunk / full < 0.62  # E[2 r] = 6 of 10 slots
     five = np.zeros(5)
-    assert _op(_tables(), [1, 2, 3, 4, 5], five, window=2, full_windows_only=True)[1] == 4
-    assert _op(_tables(), [1, 2, 3], five[:3], window=2, full_windows_only=True)[1] == 0
+    assert call_op(_tables(), [1, 2, 3, 4, 5], five, window=2, full_windows_only=True)[1] == 4
+    assert call_op(_tables(), [1, 2, 3], five[:3], window=2, full_windows_only=True)[1] == 0
 
 
 def test_fused_op_slot_subsampling_keeps_the_text_and_drops_slots():
     ids, sentence = np.array([1, 2, 3, 4, 5]), np.zeros(5)
     keep = torch.ones(30)
-    assert _op(_tables(), ids, sentence, keep=keep, window=1, subsample_slots=True)[1] == 8
+    assert call_op(_tables(), ids, sentence, keep=keep, window=1, subsample_slots=True)[1] == 8
     keep[3] = 0.0  # word 3 is neither a centre nor a context, but still takes its place
-    assert _op(_tables(), ids, sentence, keep=keep, window=1, subsample_slots=True)[1] == 4
+    assert call_op(_tables(), ids, sentence, keep=keep, window=1, subsample_slots=True)[1] == 4
 
 
 def test_fused_op_draws_noise_from_the_alias_tables():
@@ -200,7 +180,7 @@ def test_fused_op_draws_noise_from_the_alias_tables():
     values = torch.tensor([0, 29])
     accept = torch.tensor([1.0, 0.0])  # slot 1 always takes its alias, word 0: never 29
     alias = torch.tensor([0, 0])
-    _op(tables, ids, sentence, noise=(values, accept, alias), window=1, negative=3)
+    call_op(tables, ids, sentence, noise=(values, accept, alias), window=1, negative=3)
     untouched = _tables()
     moved = {r for r in range(30)
              if not torch.equal(tables.output_vectors[r], untouched.output_vectors[r])}
@@ -216,10 +196,10 @@ def test_fused_op_draws_do_not_depend_on_the_thread_count(threads):
     values = torch.arange(400)
     settings = dict(keep=keep, window=5, negative=3, shrink_windows=True, lr=(0.0, 0.0),
                     noise=(values, torch.full((400,), 0.9), values.flip(0)))
-    one = _op(_tables(vocab=400, dim=16), ids, sentence, threads=1, seed=3, **settings)
-    several = _op(_tables(vocab=400, dim=16), ids, sentence, threads=threads, seed=3,
+    one = call_op(_tables(vocab=400, dim=16), ids, sentence, threads=1, seed=3, **settings)
+    several = call_op(_tables(vocab=400, dim=16), ids, sentence, threads=threads, seed=3,
                   **settings)
-    other_seed = _op(_tables(vocab=400, dim=16), ids, sentence, threads=1, seed=4, **settings)
+    other_seed = call_op(_tables(vocab=400, dim=16), ids, sentence, threads=1, seed=4, **settings)
     assert several[1] == one[1] and several[0] == pytest.approx(one[0], rel=1e-9)
     assert other_seed[0] != pytest.approx(one[0], rel=1e-6)
 
@@ -236,7 +216,7 @@ def test_fused_op_refuses_out_of_range_ids_before_touching_the_tables(where, val
     tables = _tables()
     before = tables.input_vectors.clone(), tables.output_vectors.clone()
     with pytest.raises(RuntimeError, match=f"{where} holds word id {value} .*30 rows"):
-        _op(tables, ids, sentence, noise=tuple(noise))
+        call_op(tables, ids, sentence, noise=tuple(noise))
     assert torch.equal(tables.input_vectors, before[0])
     assert torch.equal(tables.output_vectors, before[1])
 
@@ -249,25 +229,32 @@ def test_fused_op_checks_dtypes_shapes_and_layout():
     ids, sent = torch.tensor([1, 2, 3], dtype=torch.int32), torch.zeros(3, dtype=torch.int64)
     keep, values = torch.ones(30), torch.tensor([0])
     accept, alias = torch.ones(1), torch.tensor([0])
-    no_paths = (torch.zeros(0, 0, dtype=torch.int64), torch.zeros(0, 0, dtype=torch.int8),
-                torch.zeros(0, dtype=torch.int64))
-    rest = dict(window=2, negative=1, hs=False, cbow=False, cbow_mean=True, shrink_windows=True,
+    noise, no_paths = (values, accept, alias), (None, None, None)
+    tree = huffman_tree(np.arange(1, 31))
+    paths = tuple(map(torch.from_numpy, (tree.points, tree.codes, tree.lengths)))
+    rest = dict(window=2, negative=1, cbow=False, cbow_mean=True, shrink_windows=True,
                 subsample_slots=False, full_windows_only=False, seed=1, lr_start=0.1,
                 lr_end=0.1, threads=1)
     with pytest.raises(RuntimeError, match="ids must be Int"):
-        op(u, v, ids.long(), sent, keep, values, accept, alias, *no_paths, **rest)
+        op(u, v, ids.long(), sent, keep, *noise, *no_paths, None, **rest)
     with pytest.raises(RuntimeError, match="input_vectors must be Float"):
-        op(u.double(), v, ids, sent, keep, values, accept, alias, *no_paths, **rest)
+        op(u.double(), v, ids, sent, keep, *noise, *no_paths, None, **rest)
     with pytest.raises(RuntimeError, match="one length"):
-        op(u, v, ids, sent[:2], keep, values, accept, alias, *no_paths, **rest)
+        op(u, v, ids, sent[:2], keep, *noise, *no_paths, None, **rest)
     with pytest.raises(RuntimeError, match="one probability per table row"):
-        op(u, v, ids, sent, keep[:5], values, accept, alias, *no_paths, **rest)
+        op(u, v, ids, sent, keep[:5], *noise, *no_paths, None, **rest)
     with pytest.raises(RuntimeError, match="contiguous"):
-        op(u.t(), v.t(), ids, sent, keep, values, accept, alias, *no_paths, **rest)
+        op(u.t(), v.t(), ids, sent, keep, *noise, *no_paths, None, **rest)
     with pytest.raises(RuntimeError, match="output table must have 59 rows"):  # 30 + 29 nodes
-        op(u, v, ids, sent, keep, values, accept, alias, *no_paths, **{**rest, "hs": True})
-    with pytest.raises(RuntimeError, match="negative > 0 or hs"):
-        op(u, v, ids, sent, keep, values, accept, alias, *no_paths, **{**rest, "negative": 0})
+        op(u, v, ids, sent, keep, *noise, *paths, None, **rest)
+    with pytest.raises(RuntimeError, match="negative > 0 or the Huffman paths"):
+        op(u, v, ids, sent, keep, None, None, None, *no_paths, None, **{**rest, "negative": 0})
+    with pytest.raises(RuntimeError, match="noise tables come with negative > 0"):
+        op(u, v, ids, sent, keep, None, None, None, *no_paths, None, **rest)
+    with pytest.raises(RuntimeError, match="together"):
+        op(u, v, ids, sent, keep, *noise, paths[0], None, None, None, **rest)
+    with pytest.raises(RuntimeError, match="lockf must hold one value, or one per table row"):
+        op(u, v, ids, sent, keep, *noise, *no_paths, torch.ones(3), **rest)
 
 
 def test_fused_op_registration_passes_opcheck():
@@ -279,24 +266,22 @@ def test_fused_op_registration_passes_opcheck():
     output = torch.zeros(30 + 29, 6)
     args = (t.input_vectors.data.clone(), output, torch.as_tensor(ids, dtype=torch.int32),
             torch.as_tensor(sentence), torch.ones(30), torch.tensor([0, 5]), torch.ones(2),
-            torch.tensor([0, 5]), *paths, 2, 2, True, True, True, True, False, False, 11, 0.05,
-            0.01, 2)
+            torch.tensor([0, 5]), *paths, torch.full((30,), 0.5), 2, 2, True, True, True, False,
+            False, 11, 0.05, 0.01, 2)
     torch.library.opcheck(torch.ops.torch_w2v.train_chunk.default, args)
     schema = str(torch.ops.torch_w2v.train_chunk.default._schema)
     assert "Tensor(a!) input_vectors" in schema and "Tensor(b!) output_vectors" in schema
+    assert "Tensor? hs_points" in schema and "Tensor? lockf" in schema
 
 
 # -- choosing a backend ---------------------------------------------------------------------
 
 def test_auto_prefers_the_fused_steps():
-    assert select_backend("auto", CPU, SGNS, SGD).name == "fused"
-    cuda = torch.device("cuda")
+    assert select_backend("auto", _config()).name == "fused"
     on_gpu = "fused_gpu" if torch.cuda.is_available() else "batched"  # no CUDA: not available
-    assert select_backend("auto", cuda, SGNS, SGD).name == on_gpu
-    assert select_backend("auto", CPU, SGNS, {**SGD, "max_norm": 1.0}).name \
-        == "batched"
-    assert select_backend("auto", cuda, SGNS,
-                          {**SGD, "optimizer": "sparse_adam"}).name == "autograd"
+    assert select_backend("auto", _config("cuda")).name == on_gpu
+    assert select_backend("auto", _config(max_norm=1.0)).name == "batched"
+    assert select_backend("auto", _config("cuda", optimizer="sparse_adam")).name == "autograd"
 
 
 @pytest.mark.parametrize("step,device,params,match", [
@@ -311,7 +296,7 @@ def test_auto_prefers_the_fused_steps():
 ])
 def test_a_backend_that_cannot_train_is_refused_with_the_reason(step, device, params, match):
     with pytest.raises(ValueError, match=match):
-        select_backend(step, torch.device(device), SGNS, params)
+        select_backend(step, _config(device, **params))
 
 
 def test_every_backend_declares_its_capabilities():

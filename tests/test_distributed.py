@@ -66,7 +66,8 @@ def corpus_file(tmp_path):
 
 FIT_AND_DUMP = """
 from torch_w2v import TorchWord2Vec
-est = TorchWord2Vec(vector_size=12, min_count=2, epochs=3, workers=1, progress=False)
+est = TorchWord2Vec(vector_size=12, min_count=2, epochs=3, workers=1, progress=False,
+                    distributed=True)
 est.fit(corpus_file=os.path.join(out, "corpus.txt"))
 json.dump({"words": est.wv.index_to_key, "counts": est.vocab_.counts.tolist(),
            "vectors": est.wv.vectors.tolist(), "history": est.history_,
@@ -102,7 +103,8 @@ def test_in_memory_corpora_are_shared_by_sentences(tmp_path):
     sys.path.insert(0, %r)
     from conftest import zipf_corpus
     from torch_w2v import TorchWord2Vec
-    est = TorchWord2Vec(vector_size=12, min_count=2, epochs=2, workers=1, progress=False)
+    est = TorchWord2Vec(vector_size=12, min_count=2, epochs=2, workers=1, progress=False,
+                        distributed=True)
     est.fit(zipf_corpus(n_sentences=600))
     json.dump({"words": est.wv.index_to_key, "vectors": est.wv.vectors.tolist()},
               open(os.path.join(out, f"rank{rank}.json"), "w"))
@@ -130,7 +132,7 @@ def test_a_rank_that_dies_stops_the_others_with_a_clear_error(tmp_path, corpus_f
         def on_epoch_end(self, run, epoch, logs):
             if rank == 1 and epoch == 1:
                 os._exit(3)
-    """) + FIT_AND_DUMP.replace("progress=False)", "progress=False, callbacks=[Die()])")
+    """) + FIT_AND_DUMP.replace("progress=False,", "progress=False, callbacks=[Die()],")
     start = time.monotonic()
     results = _launch(tmp_path, script, timeout=90)
     assert results[1][0] == 3
@@ -138,6 +140,7 @@ def test_a_rank_that_dies_stops_the_others_with_a_clear_error(tmp_path, corpus_f
     assert time.monotonic() - start < 60
 
 
+@pytest.mark.slow
 def test_a_rank_that_hangs_stops_the_others_after_the_timeout(tmp_path, corpus_file):
     script = textwrap.dedent("""
     import signal
@@ -146,7 +149,7 @@ def test_a_rank_that_hangs_stops_the_others_after_the_timeout(tmp_path, corpus_f
         def on_epoch_end(self, run, epoch, logs):
             if rank == 1 and epoch == 1:
                 os.kill(os.getpid(), signal.SIGSTOP)
-    """) + FIT_AND_DUMP.replace("progress=False)", "progress=False, callbacks=[Hang()])")
+    """) + FIT_AND_DUMP.replace("progress=False,", "progress=False, callbacks=[Hang()],")
     start = time.monotonic()
     results = _launch(tmp_path, script, timeout=45, only=[0], TORCH_W2V_DIST_TIMEOUT="8")
     assert results[0][0] != 0 and "distributed training stopped on rank 0" in results[0][1]
@@ -154,6 +157,7 @@ def test_a_rank_that_hangs_stops_the_others_after_the_timeout(tmp_path, corpus_f
     assert time.monotonic() - start < 40  # the group's timeout (8 s), not forever
 
 
+@pytest.mark.slow
 def test_the_cli_under_torchrun_writes_once_and_resumes(tmp_path, corpus_file):
     ckpt = tmp_path / "ckpt"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
@@ -169,3 +173,23 @@ def test_the_cli_under_torchrun_writes_once_and_resumes(tmp_path, corpus_file):
                            text=True, timeout=180)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resuming in epoch 4" in again.stderr
+
+
+def test_a_fit_without_distributed_trains_alone_inside_a_group(tmp_path, corpus_file):
+    # rank 1 fits a small model of its own; rank 0 never fits: nobody waits for the other
+    script = """
+    if rank == 1:
+        from torch_w2v import TorchWord2Vec
+        est = TorchWord2Vec(vector_size=8, min_count=2, epochs=1, workers=1, progress=False)
+        est.fit(corpus_file=os.path.join(out, "corpus.txt"))
+        open(os.path.join(out, "alone.txt"), "w").write(str(len(est.wv)))
+    """
+    results = _launch(tmp_path, script, timeout=60)
+    assert [code for code, _ in results] == [0, 0], results
+    single = TorchWord2Vec(**{**FAST, "epochs": 1}).fit(corpus_file=str(corpus_file))
+    assert (tmp_path / "alone.txt").read_text() == str(len(single.wv))
+
+
+def test_distributed_outside_a_process_group_is_refused_before_training():
+    with pytest.raises(ValueError, match="process group"):
+        TorchWord2Vec(**FAST, distributed=True).fit(zipf_corpus(n_sentences=50))

@@ -119,13 +119,17 @@ def test_every_mode_trains_saves_and_loads(tmp_path, sg, hs, negative):
     model = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, sg=sg, hs=hs,
                      negative=negative, epochs=2, workers=1)
     words = len(model.wv)
-    assert model.syn1neg.shape == ((words if negative else 0), 8)
-    assert model.syn1.shape == ((words - 1 if hs else 0), 8)
+    tables = [name for name, on in (("syn1neg", negative), ("syn1", hs)) if on]
+    for name in tables:  # gensim's shapes: one row per word (syn1's last one unused)
+        assert getattr(model, name).shape == (words, 8)
+    for name in {"syn1neg", "syn1"} - set(tables):  # as in gensim: no table for what is off
+        assert not hasattr(model, name)
     model.save(tmp_path / "m.npz")
     again = Word2Vec.load(tmp_path / "m.npz")
     assert (again.sg, again.hs, again.negative) == (sg, hs, negative)
     assert np.array_equal(again.wv.vectors, model.wv.vectors)
-    assert np.array_equal(again.syn1, model.syn1)
+    for name in tables:
+        assert np.array_equal(getattr(again, name), getattr(model, name))
 
 
 def test_what_has_no_meaning_here_is_refused_or_documented(tmp_path):
@@ -133,9 +137,11 @@ def test_what_has_no_meaning_here_is_refused_or_documented(tmp_path):
         Word2Vec(null_word=1)
     with pytest.warns(UserWarning, match="hashfxn has no effect"):
         Word2Vec(hashfxn=lambda s: 0)
+    with pytest.warns(UserWarning, match="batch_words has no effect"):
+        Word2Vec(batch_words=100)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Word2Vec(batch_words=100, compute_loss=True, comment="ok")  # accepted, no effect
+        Word2Vec(compute_loss=True, comment="ok")  # accepted: the loss is always computed
     with pytest.raises(TypeError, match="'size'; did you mean 'vector_size'"):
         Word2Vec(size=100)
     with pytest.raises(TypeError, match="'iter'; did you mean 'epochs'"):
@@ -195,10 +201,10 @@ def test_build_vocab_update_keeps_huffman_rows_by_index():
     from conftest import zipf_corpus
 
     model = Word2Vec(zipf_corpus(), vector_size=8, min_count=2, hs=1, negative=0, epochs=1)
-    nodes = model.syn1.copy()
+    nodes = model.syn1[:-1].copy()  # the inner nodes (gensim's last row is unused)
     model.build_vocab([s + ["brandnew"] for s in zipf_corpus(n_sentences=50, seed=1)],
                       update=True)
-    assert model.syn1.shape == (len(model.wv) - 1, 8)
+    assert model.syn1.shape == (len(model.wv), 8)
     assert np.array_equal(model.syn1[:len(nodes)], nodes)
 
 

@@ -2,6 +2,7 @@ import torch
 import torch.nn.functional as F
 
 from torch_w2v.model import EmbeddingTables, block_losses, logit_losses, negative_labels
+from torch_w2v.modes import Mode
 
 
 def _batch(seed=0, vocab=30, blocks=8, width=4, k=3):
@@ -18,12 +19,13 @@ def test_loss_equals_bce_with_logits_on_same_labels():
     model = EmbeddingTables(30, 6, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         model.output_vectors.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
-    logits = model.scores(contexts, context_mask, targets)
+    logits = model.scores(contexts, context_mask, targets, mode=Mode())
     labels = torch.zeros_like(logits)
     labels[..., 0] = 1
     bce = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").sum(-1)
     expected = (bce * context_mask).sum() / context_mask.sum()
-    assert torch.allclose(model(contexts, context_mask, targets, target_mask), expected, atol=1e-6)
+    loss = model(contexts, context_mask, targets, target_mask, mode=Mode())
+    assert torch.allclose(loss, expected, atol=1e-6)
 
 
 def test_logit_losses_stay_finite_and_exact_for_large_logits():

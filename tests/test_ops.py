@@ -14,19 +14,13 @@ import pytest
 
 from torch_w2v import ops
 
-LOAD_AND_STEP = """
-import torch
-from torch_w2v import ops
-assert ops.load(), ops.unavailable_reason()
-u, v = torch.rand(5, 3), torch.zeros(5, 3)
-ids, sentence = torch.tensor([0, 1, 2], dtype=torch.int32), torch.zeros(3, dtype=torch.int64)
-none = torch.zeros(0, dtype=torch.int64)
-totals = torch.ops.torch_w2v.train_chunk(
-    u, v, ids, sentence, torch.ones(5), torch.tensor([3]), torch.ones(1), torch.tensor([3]),
-    none.view(0, 0), torch.zeros(0, 0, dtype=torch.int8), none, window=1, negative=1, hs=False,
-    cbow=False, cbow_mean=True, shrink_windows=False, subsample_slots=False,
-    full_windows_only=False, seed=1, lr_start=0.1, lr_end=0.1, threads=2)
-print("op ok", float(totals[0]) > 0 and int(totals[1]) == 4)
+LOAD_AND_STEP = f"""
+import sys
+sys.path.insert(0, {os.path.dirname(__file__)!r})
+from conftest import call_op
+from torch_w2v.model import EmbeddingTables
+loss, pairs = call_op(EmbeddingTables(5, 3), [0, 1, 2], [0, 0, 0], window=1, negative=1)
+print("op ok", loss > 0 and pairs == 4)
 """
 
 
@@ -40,6 +34,7 @@ def _key_dir(ops_dir):
     return ops_dir / ops.cache_key()
 
 
+@pytest.mark.slow
 def test_a_build_killed_midway_never_blocks_the_next(tmp_path):
     builder = _start(tmp_path)
     deadline = time.monotonic() + 120
@@ -57,6 +52,7 @@ def test_a_build_killed_midway_never_blocks_the_next(tmp_path):
     assert not list(_key_dir(tmp_path).glob(".build-*"))  # the killed build's files are gone
 
 
+@pytest.mark.slow
 def test_simultaneous_first_uses_build_once_and_all_succeed(tmp_path):
     processes = [_start(tmp_path) for _ in range(3)]
     results = [p.communicate(timeout=300) for p in processes]
@@ -65,6 +61,7 @@ def test_simultaneous_first_uses_build_once_and_all_succeed(tmp_path):
     assert sum(err.count("compiling the fused CPU op for this machine") for _, err in results) == 1
 
 
+@pytest.mark.slow
 def test_a_cached_library_that_does_not_load_is_built_again(tmp_path):
     library = _key_dir(tmp_path) / ops.LIBRARY
     library.parent.mkdir(parents=True)

@@ -107,10 +107,10 @@ def test_counting_pass_records_the_text_for_every_epoch(small_flushes):
     from torch_w2v.vocab import build_vocab, count_words
 
     text = _random_text(seed=5)
-    counter, total, recording = count_and_record(text)
-    expected_counter, expected_total, _ = count_words(text.sentences)
+    counter, total, sentences, recording = count_and_record(text)
+    expected_counter, expected_total, expected_sentences = count_words(text.sentences)
     assert list(counter.items()) == list(expected_counter.items())  # first-seen order too
-    assert total == expected_total
+    assert (total, sentences) == (expected_total, expected_sentences)
     vocab = build_vocab(counter, min_count=245)  # leaves about half the words out
     assert 0 < len(vocab) < len(counter)
     recorded = StreamingCorpus(text, vocab.key_to_index, total, recording=recording)
@@ -177,8 +177,8 @@ def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeyp
                             lambda path, mode="r": _FillingFile(path, mode, 200), raising=False)
     text = _CountingCorpus([["a", "b"]] * 100)
     with pytest.warns(RuntimeWarning, match="No space left on device.*TMPDIR"):
-        counter, total, recording = count_and_record(text)
-    assert recording is None and counter == {"a": 100, "b": 100}
+        counter, total, sentences, recording = count_and_record(text)
+    assert recording is None and counter == {"a": 100, "b": 100} and sentences == 100
     streaming = StreamingCorpus(text, {"a": 0, "b": 1}, 200)
     with pytest.warns(RuntimeWarning, match="No space left on device.*TMPDIR"):
         first = _chunk_arrays(streaming, 64)

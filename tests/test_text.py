@@ -17,13 +17,14 @@ WORDS = ["the", "cat", "naïve", "日本語", "x", "🙂", "\ufeffbom", "a\u200b
 
 
 def _both(path):
-    """(counter items, total, recorded flushes) by the compiled and by the Python path."""
+    """(counter items, total, sentences, recorded flushes) by the compiled and by the Python
+    path."""
     results = []
     for count in (text.count_and_record_file, lambda p: count_and_record(CorpusFile(p))):
-        counter, total, recording = count(str(path))
+        counter, total, sentences, recording = count(str(path))
         flushes = [(ids.tolist(), lengths.tolist()) for ids, lengths in recording.read()]
         recording.delete()
-        results.append((list(counter.items()), total, flushes))
+        results.append((list(counter.items()), total, sentences, flushes))
     return results
 
 
@@ -46,7 +47,7 @@ def test_every_whitespace_and_line_end_python_knows(tmp_path, monkeypatch, block
     assert compiled == python
     words = dict(compiled[0])
     assert words["the"] == 5 and "a\u200bb" in words and "\ufeffbom" in words  # U+200B: no space
-    assert len(compiled[2][0][1]) == 5  # sentences: lines with tokens; \r and \r\n end lines
+    assert len(compiled[3][0][1]) == compiled[2] == 5  # lines with tokens; \r, \r\n end lines
 
 
 def test_flushes_are_cut_where_the_python_path_cuts_them(tmp_path, monkeypatch):
@@ -55,7 +56,7 @@ def test_flushes_are_cut_where_the_python_path_cuts_them(tmp_path, monkeypatch):
     g = np.random.default_rng(0)
     lines = [" ".join(f"w{i}" for i in g.integers(0, 40, g.integers(1, 25))) for _ in range(200)]
     compiled, python = _both(_write(tmp_path / "c.txt", "\n".join(lines), compress=True))
-    assert compiled == python and len(compiled[2]) > 30
+    assert compiled == python and len(compiled[3]) > 30
 
 
 def test_invalid_utf8_is_refused_with_the_file_and_the_byte(tmp_path):

@@ -66,7 +66,7 @@ def _reference(tables, batch, lr, mode=MODE):
         block = Batch(batch.contexts[s], batch.context_mask[s], batch.targets[s],
                       batch.target_mask[s], raw_words=1,
                       labels=None if batch.labels is None else batch.labels[s])
-        loss += float(sgd_step(tables, block, lr, mode=mode)[0])
+        loss += float(sgd_step(tables, block, lr, mode)[0])
     return loss
 
 
@@ -99,7 +99,7 @@ def test_blocks_sharing_rows_apply_in_order_like_sequential_sgd(kernel):
     ref, interpreted = _tables(20, 8), _tables(20, 8)
     ref_loss = _reference(ref, batch, 0.1)
     u, v = interpreted.input_vectors.data, interpreted.output_vectors.data
-    loss, _ = kernel.train_blocks(u, v, batch, 0.1)
+    loss, _ = kernel.train_blocks(u, v, batch, 0.1, MODE)
     assert float(loss) == pytest.approx(ref_loss, rel=1e-5)
     assert torch.allclose(u, ref.input_vectors, atol=1e-5)
     assert torch.allclose(v, ref.output_vectors, atol=1e-5)
@@ -110,14 +110,14 @@ def test_kernel_refuses_what_it_cannot_train(kernel):
     tables = _tables(40, 8)
     with pytest.raises(TypeError, match="float32"):
         kernel.train_blocks(tables.input_vectors.data.double(), tables.output_vectors.data,
-                           batch, 0.1)
+                           batch, 0.1, MODE)
     with pytest.raises(ValueError, match="contiguous"):
         kernel.train_blocks(tables.input_vectors.data.t(), tables.output_vectors.data.t(),
-                           batch, 0.1)
+                           batch, 0.1, MODE)
     empty = Batch(batch.contexts[:0], batch.context_mask[:0], batch.targets[:0],
                   batch.target_mask[:0], raw_words=0)
     loss, pairs = kernel.train_blocks(tables.input_vectors.data, tables.output_vectors.data,
-                                     empty, 0.1)
+                                     empty, 0.1, MODE)
     assert float(loss) == 0 and int(pairs) == 0
 
 

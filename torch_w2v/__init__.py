@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # for type checkers and the API docs; at run time see __getat
     from .estimator import TorchWord2Vec
     from .gensim_api import Word2Vec
 
-__version__ = "0.1.0"
+from ._version import __version__
+
 __all__ = ["Callback", "CorpusFile", "TorchWord2Vec", "Word2Vec", "__version__", "load"]
 
 # imported on first use, so that ``torch-w2v --help`` and light tools need not import torch

@@ -39,6 +39,10 @@ class Callback:
     def on_epoch_begin(self, run, epoch: int):
         """Called before epoch ``epoch`` (counted from 1)."""
 
+    def on_chunk_end(self, run, position):
+        """Called after every sampling chunk (where a checkpoint could resume), with the run's
+        :class:`~torch_w2v.train.Position`."""
+
     def on_epoch_end(self, run, epoch: int, logs: dict):
         """Called after each epoch with that epoch's history entry."""
 
@@ -69,7 +73,7 @@ def held_out_loss(tables, sampler, corpus, mode) -> float:
     with torch.no_grad():
         for b in sampler.epoch(corpus):
             loss, n = tables.loss_sum(b.contexts, b.context_mask, b.targets, b.target_mask,
-                                      b.labels, mode=mode)
+                                      mode=mode, labels=b.labels)
             total += float(loss)
             examples += float(n)
     return total / examples if examples else float("nan")

@@ -17,88 +17,28 @@ import sys
 __all__ = ["main", "build_parser"]
 
 
-def _str2bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _optional(kind):
-    """``kind``, or None for 'none'/'auto' (parameters whose default is None)."""
-    def parse(text: str):
-        return None if text.lower() in ("none", "auto") else kind(text)
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _step_help() -> str:
-    from .backends import BACKENDS
-
-    return "the backend: 'auto' (the first that can run), " + ", ".join(
-        f"'{b.name}' ({b.summary})" for b in BACKENDS)
-
-
-# every TorchWord2Vec parameter but the code ones (params.CODE_PARAMS); help may be a callable
-
-_FLAGS = {
-    "vector_size": (int, "dimensionality of the word vectors"),
-    "window": (int, "maximum distance between a centre and a context word"),
-    "min_count": (int, "ignore words seen fewer times"),
-    "max_vocab_size": (_optional(int), "prune rare words while counting beyond this many"),
-    "max_final_vocab": (_optional(int), "raise min_count until at most this many words remain"),
-    "sample": (float, "subsampling threshold for frequent words (0 disables it)"),
-    "sg": (int, "1 skip-gram, 0 CBOW"),
-    "hs": (int, "1 hierarchical softmax (alone with --negative 0, or beside it)"),
-    "negative": (int, "noise words per centre word (0: no negative sampling)"),
-    "cbow_mean": (int, "CBOW: 1 the mean of the context vectors, 0 their sum"),
-    "ns_exponent": (float, "noise distribution exponent on word counts"),
-    "alpha": (float, "starting learning rate"),
-    "min_alpha": (float, "final learning rate (linear decay)"),
-    "epochs": (int, "passes over the corpus"),
-    "seed": (int, "random seed (same seed and --workers 1: same vectors)"),
-    "workers": (_optional(int), "threads of the fused CPU step (default: all cores)"),
-    "shrink_windows": (_str2bool, "draw each centre's window from 1..window (word2vec)"),
-    "sorted_vocab": (_str2bool, "number words by descending frequency"),
-    "batch_size": (_optional(int), "pairs per step of the batched steps (default: by step)"),
-    "step": (str, _step_help),
-    "update_cap": (_optional(float), "batched step: most scores one vector sums per step"),
-    "device": (str, "'auto', 'cpu', 'cuda', 'cuda:N'"),
-    "progress": (_optional(_str2bool), "progress bar (default: when stderr is a terminal)"),
-    "checkpoint_dir": (_optional(str), "write a checkpoint there every epoch"),
-    "checkpoint_every": (_optional(int), "also checkpoint every this many words"),
-    "optimizer": (str, "'sgd' (word2vec), 'adam' or 'sparse_adam' (the tutorial's recipe)"),
-    "max_norm": (_optional(float), "renormalise looked-up vectors to this norm"),
-    "subsampling": (str, "'word2vec' or 'percentile' (the tutorial's rule)"),
-    "subsample_percentile": (float, "T of the percentile rule"),
-    "noise_sampler": (str, "'alias' (exact) or 'table' (the tutorial's)"),
-    "noise_table_size": (int, "entries of the noise table"),
-    "full_windows_only": (_str2bool, "train only centres with their whole window"),
-}
-
-
 def _add_estimator_flags(parser: argparse.ArgumentParser, leave_out=()) -> None:
-    """One ``--flag`` per TorchWord2Vec parameter (but those in ``leave_out``), with its
-    default and meaning."""
-    from .estimator import TorchWord2Vec
+    """One ``--flag`` per TorchWord2Vec parameter that is not code (but those in
+    ``leave_out``), with its default and meaning, from the parameter table."""
+    from .params import params_of
 
     group = parser.add_argument_group("training parameters (gensim's names and defaults)")
-    defaults = TorchWord2Vec().get_params()
-    for name, (kind, text) in _FLAGS.items():
-        if name in leave_out:
+    for p in params_of("estimator"):
+        if p.cli is None or p.name in leave_out:
             continue
-        text = text() if callable(text) else text
-        metavar = {"_str2bool": "BOOL"}.get(kind.__name__, kind.__name__.upper())
+        text = p.help() if callable(p.help) else p.help
+        metavar = {"_str2bool": "BOOL"}.get(p.cli.__name__, p.cli.__name__.upper())
         if "default" not in text:
-            text = f"{text} (default: {defaults[name]})"
-        group.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind,
-                           default=defaults[name], metavar=metavar, help=text)
+            text = f"{text} (default: {p.default})"
+        group.add_argument(f"--{p.name.replace('_', '-')}", dest=p.name, type=p.cli,
+                           default=p.default, metavar=metavar, help=text)
 
 
 def _estimator_params(args) -> dict:
-    return {name: getattr(args, name) for name in _FLAGS if hasattr(args, name)}
+    from .params import params_of
+
+    return {p.name: getattr(args, p.name) for p in params_of("estimator")
+            if hasattr(args, p.name)}
 
 
 def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
@@ -112,7 +52,15 @@ def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
                     "benchmark against gensim.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_compare(sub, with_flags="compare" in flags_for)
+    _add_train(sub, with_flags="train" in flags_for)
+    _add_evaluate(sub)
+    _add_plot(sub)
+    _add_build(sub)
+    return parser
 
+
+def _add_compare(sub, with_flags: bool) -> None:
     compare = sub.add_parser(
         "compare", help="train torch_w2v and gensim on the same corpus and print one table",
         description="Train torch_w2v and gensim's Word2Vec with the same parameters on the same "
@@ -129,9 +77,12 @@ def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
     compare.add_argument("--json", metavar="PATH", help="also write the result as JSON")
     compare.add_argument("--plot", metavar="PNG", help="also plot words/s, quality and loss "
                                                        "(needs matplotlib: torch_w2v[plot])")
-    if "compare" in flags_for:  # a benchmark writes no checkpoints
-        _add_estimator_flags(compare, leave_out=("checkpoint_dir", "checkpoint_every"))
+    if with_flags:  # a benchmark writes no checkpoints and runs in one process
+        _add_estimator_flags(compare, leave_out=("checkpoint_dir", "checkpoint_every",
+                                                 "distributed"))
 
+
+def _add_train(sub, with_flags: bool) -> None:
     train = sub.add_parser("train", help="train vectors and save them in word2vec format",
                            description="Train word vectors on CORPUS and write them in word2vec "
                                        "format, loadable with gensim's "
@@ -149,9 +100,11 @@ def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
                        help="also save the whole model (torch_w2v.load reads it back)")
     train.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint in --checkpoint-dir, if any")
-    if "train" in flags_for:
+    if with_flags:
         _add_estimator_flags(train)
 
+
+def _add_evaluate(sub) -> None:
     evaluate = sub.add_parser("evaluate", help="score word2vec-format vector files",
                               description="Score one or more word2vec-format files (text or "
                                           "binary, detected) on analogies (questions-words) "
@@ -169,6 +122,8 @@ def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
                           help="also print per-section analogy accuracy")
     evaluate.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
+
+def _add_plot(sub) -> None:
     plot = sub.add_parser("plot", help="draw chosen words' vectors in 2-D (PCA)",
                           description="Project chosen words' vectors onto their first two "
                                       "principal components and save a labelled scatter plot "
@@ -177,6 +132,8 @@ def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
     plot.add_argument("words", nargs="+", help="the words to draw (at least two)")
     plot.add_argument("-o", "--output", required=True, help="PNG file to write")
 
+
+def _add_build(sub) -> None:
     build = sub.add_parser(
         "build", help="build the fused CPU op ahead of time (for images and clusters)",
         description="Compile the fused CPU op for this machine, CPU and torch version, unless "
@@ -185,7 +142,6 @@ def build_parser(flags_for=("compare", "train")) -> argparse.ArgumentParser:
                     "~/.cache/torch_w2v/ops; building is safe from several processes at once.")
     build.add_argument("--force", action="store_true",
                        help="compile again even if a build is cached")
-    return parser
 
 
 def _corpus(path, encoding="utf-8"):
@@ -229,7 +185,8 @@ def _run_train(args) -> None:
             logging.getLogger("torch_w2v").setLevel(logging.WARNING)
     try:
         corpus, _ = _corpus(args.corpus, args.encoding)
-        est = TorchWord2Vec(**_estimator_params(args))
+        est = TorchWord2Vec(**{**_estimator_params(args),
+                               "distributed": distributed or args.distributed})
         if distributed:  # each rank reads its share of the file
             est.fit(corpus_file=args.corpus, encoding=args.encoding, resume=args.resume)
         else:

@@ -1,8 +1,10 @@
-"""Data-parallel training under ``torch.distributed`` (``torchrun``): a layer the run uses.
+"""Data-parallel training under ``torch.distributed`` (``torchrun``): the process group and the
+merges that keep the ranks' tables in step. :class:`torch_w2v.topology.DataParallel` is what a
+run asks; this module does the communication.
 
-When a process group is initialised (``torchrun --nproc-per-node N -m torch_w2v train ...``, or
-``torch.distributed.init_process_group`` in your own script), a ``fit`` trains data-parallel,
-pWord2Vec's way:
+A fit opts in with ``distributed=True`` (``torch-w2v train`` does under ``torchrun``) inside a
+process group (``init_from_environment()``, or ``torch.distributed.init_process_group`` in
+your own script) and then trains data-parallel, pWord2Vec's way:
 
 - every rank reads and trains its own share of the corpus: for ``corpus_file`` the lines that
   start in its byte range of the file (a plain local file), for token lists its contiguous
@@ -13,7 +15,7 @@ pWord2Vec's way:
   (:func:`sync_chunk_tokens`: 65536 tokens with 2 ranks, 2427 with 4), the ranks' changes since
   the last agreement are merged in one all-reduce: summed, except for the most frequent words'
   rows (those covering a tenth of the tokens), which take the mean change (see
-  :class:`EpochSync` for why, measured); so every rank ends every epoch with the same vectors;
+  :class:`TableMerger` for why, measured); so every rank ends every epoch with the same vectors;
 - the learning rate follows each rank's share of the words, which is the global schedule for
   shares of equal size; the history's loss, pairs and words are sums over the ranks.
 
@@ -25,15 +27,15 @@ seconds, default 300). Ranks started with other parameters or corpora refuse bef
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 import os
-from collections import Counter
 
 import numpy as np
 import torch
 
-__all__ = ["Distributed", "EpochSync", "init_from_environment", "byte_share", "heaviest_rows",
+from .train import LoopHook
+
+__all__ = ["Distributed", "TableMerger", "byte_share", "heaviest_rows", "init_from_environment",
            "sync_chunk_tokens"]
 
 logger = logging.getLogger("torch_w2v")
@@ -41,7 +43,6 @@ logger = logging.getLogger("torch_w2v")
 MEAN_SHARE = 0.1  # the rows of the most frequent words covering this share take the mean
 STALE_TOKENS = 65536  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
 SMALLEST_CHUNK = 1024
-_FREE_PARAMS = ("progress", "workers", "device", "callbacks", "trim_rule")
 
 
 def init_from_environment() -> bool:
@@ -100,48 +101,14 @@ class Distributed:
             return cls()
         return None
 
-    # -- agreeing before training --------------------------------------------------------------
-
-    def _gather(self, value) -> list:
+    def gather(self, value) -> list:
+        """Every rank's ``value`` (picklable), in rank order."""
         gathered = [None] * self.world_size
         try:
             self._dist.all_gather_object(gathered, value, group=self.group)
         except RuntimeError as err:
             raise self._failure(err) from err
         return gathered
-
-    def check_same(self, params: dict, corpus: str) -> None:
-        """Refuse (``ValueError``, on every rank) ranks started with other parameters or
-        another corpus than rank 0."""
-        mine = {k: v for k, v in params.items() if k not in _FREE_PARAMS}
-        mine = json.loads(json.dumps(mine, default=repr))
-        everyone = self._gather((mine, corpus))
-        first_params, first_corpus = everyone[0]
-        for rank, (theirs, their_corpus) in enumerate(everyone):
-            changed = sorted(k for k in first_params if first_params[k] != theirs.get(k))
-            if changed:
-                names = ", ".join(f"{k}={theirs.get(k)!r} (rank 0: {first_params[k]!r})"
-                                  for k in changed)
-                raise ValueError(f"rank {rank} was started with other parameters: {names}; "
-                                 "start every rank with the same ones")
-            if their_corpus != first_corpus:
-                raise ValueError(f"rank {rank} was started on another corpus ({their_corpus}; "
-                                 f"rank 0: {first_corpus}); give every rank the same corpus")
-
-    def merge_counts(self, counter: Counter, total: int) -> tuple:
-        """Every rank's counts of its share, added in rank order: the counts, first-seen order
-        included, of the whole corpus; and its token total."""
-        merged: Counter = Counter()
-        grand_total = 0
-        for their_counter, their_total in self._gather((counter, total)):
-            for word, count in their_counter.items():
-                merged[word] += count
-            grand_total += their_total
-        return merged, grand_total
-
-    def share(self, n: int) -> slice:
-        """This rank's contiguous slice of ``n`` items (sentences)."""
-        return slice(n * self.rank // self.world_size, n * (self.rank + 1) // self.world_size)
 
     # -- keeping the tables in sync ------------------------------------------------------------
 
@@ -230,12 +197,12 @@ def heaviest_rows(weights: np.ndarray, share: float) -> torch.Tensor:
     return torch.from_numpy(order[:min(covered, len(weights))].copy())
 
 
-class EpochSync:
-    """What the training loop calls to keep the ranks' tables in step: after every chunk, and
-    until no rank has chunks of the epoch left (a rank that finished joins the others' rounds),
-    the ranks' changes to the tables are merged (:meth:`Distributed.merge_changes`). The
-    tables must be the same on every rank when it is made (after the seeded initialisation or a
-    checkpoint).
+class TableMerger(LoopHook):
+    """The loop hook that keeps the ranks' tables in step: after every chunk, and until no rank
+    has chunks of the epoch left (a rank that finished joins the others' rounds), the ranks'
+    changes to the tables are merged (:meth:`Distributed.merge_changes`); the epoch's totals
+    become the sums over the ranks. The tables agree on every rank when training begins (the
+    seeded initialisation, or the checkpoint it resumes from): that state is the first anchor.
 
     The rows of the most frequent words covering ``MEAN_SHARE`` of the tokens (and, with
     hierarchical softmax, as many inner nodes next to the root: every frequent word's path
@@ -248,10 +215,10 @@ class EpochSync:
     them, a tenth of the tokens is enough (4 ranks, 6 seeds: WordSim353 0.254 with a tenth,
     0.233 with a quarter, 0.216 with 0.4)."""
 
-    def __init__(self, dist: Distributed, tables, mode, counts):
-        self.dist = dist
+    def __init__(self, group: Distributed, tables, mode, counts):
+        self.group = group
         self.tables = [tables.input_vectors.data, tables.output_vectors.data]
-        self.anchors = [t.clone() for t in self.tables]  # the state last agreed on
+        self.anchors = None  # the state last agreed on: taken when training begins
         frequent = heaviest_rows(np.asarray(counts, dtype=np.float64), MEAN_SHARE)
         outputs = []
         if mode.negative:  # the words' rows: trained as targets and as noise words
@@ -261,12 +228,15 @@ class EpochSync:
             outputs.append(torch.arange(root, root - min(len(frequent), len(counts) - 1), -1))
         self.mean_rows = [frequent, torch.cat(outputs) if outputs else None]
 
-    def after_chunk(self) -> None:
-        self.dist.merge_changes(self.tables, self.anchors, self.mean_rows, more=True)
+    def on_train_begin(self, run):
+        self.anchors = [t.clone() for t in self.tables]
 
-    def end_epoch(self, *totals) -> list:
+    def on_chunk_end(self, run, position):
+        self.group.merge_changes(self.tables, self.anchors, self.mean_rows, more=True)
+
+    def epoch_totals(self, run, totals):
         """Join the other ranks' remaining rounds until none has chunks left (every rank then
         holds the same tables), and return the ranks' sums of ``totals``."""
-        while self.dist.merge_changes(self.tables, self.anchors, self.mean_rows, more=False):
+        while self.group.merge_changes(self.tables, self.anchors, self.mean_rows, more=False):
             pass
-        return self.dist.sum_numbers(*totals, device=self.tables[0].device)
+        return self.group.sum_numbers(*totals, device=self.tables[0].device)

@@ -7,14 +7,14 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import checkpoints
+from . import modelfile
 from .callbacks import held_out_loss
 from .corpus import check_reiterable, checked_sentences, encode_corpus, resolve_corpus
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
 from .model import EmbeddingTables
 from .modes import Mode
-from .params import KnownParameters, plain_params, validate_params
+from .params import parameters, params_of, plain, reshaping, stored_params, validate_params
 from .run import TrainingRun, exclusive_training
 from .sampling import BatchSampler
 from .vocab import huffman_tree, noise_distribution
@@ -22,123 +22,20 @@ from .vocab import huffman_tree, noise_distribution
 __all__ = ["TorchWord2Vec"]
 
 
-class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
+@parameters("estimator")
+class TorchWord2Vec(TransformerMixin, BaseEstimator):
     """word2vec (skip-gram or CBOW; negative sampling and/or hierarchical softmax) trained in
     PyTorch, exported as gensim vectors.
 
     Parameters keep gensim's ``Word2Vec`` names and defaults, so switching is a change of class,
     except ``sg``: this estimator trains skip-gram unless told otherwise (gensim's default is
-    CBOW; :class:`torch_w2v.Word2Vec` keeps gensim's).
+    CBOW; :class:`torch_w2v.Word2Vec` keeps gensim's). The constructor only stores them
+    (scikit-learn's rule); ``fit`` checks them, each with a ``ValueError`` that names the
+    problem. Every parameter is declared once, in :mod:`torch_w2v.params`.
 
     Parameters
     ----------
-    vector_size : int, default 100
-        Dimensionality of the word vectors.
-    window : int, default 5
-        Maximum distance between a centre word and a context word.
-    min_count : int, default 5
-        Words seen fewer times are ignored.
-    max_vocab_size : int, optional
-        Prune the rarest words while counting whenever more than this many are held (gensim's
-        memory cap for counting).
-    max_final_vocab : int, optional
-        Raise ``min_count`` until at most this many words remain.
-    sample : float, default 1e-3
-        Subsampling threshold for frequent words (word2vec's formula); 0 disables it.
-    sg : {1, 0}, default 1
-        1: skip-gram (each context word predicts the centre); 0: CBOW (the mean or sum of the
-        context words predicts it; gensim's default).
-    hs : {0, 1}, default 0
-        1: hierarchical softmax over word2vec's Huffman tree of the counts (with
-        ``negative=0`` alone, else next to negative sampling, as in gensim).
-    negative : int, default 5
-        Noise words per centre word (negative sampling); 0 turns it off (then ``hs=1``).
-    ns_exponent : float, default 0.75
-        Noise words are drawn in proportion to ``count ** ns_exponent``.
-    cbow_mean : {1, 0}, default 1
-        CBOW only: 1 the mean of the context vectors, 0 their sum (gensim's meanings).
-    alpha : float, default 0.025
-        The starting learning rate; it decays linearly to ``min_alpha`` over all words of all
-        epochs (with ``optimizer="adam"``, Adam's learning rate). A run whose loss blows up
-        stops with a ``FloatingPointError`` naming it.
-    min_alpha : float, default 0.0001
-        The learning rate at the end of the last epoch.
-    epochs : int, default 5
-        Passes over the corpus.
-    seed : int, default 1
-        Seeds initialisation, subsampling, windows and noise words. Same seed, parameters and
-        device give identical vectors.
-    workers : int, optional
-        Threads of the fused CPU step, this fit's own (default: all cores); no process-wide
-        setting changes, so fits in other threads keep theirs. With more than one, threads
-        update shared rows without locks, as word2vec and gensim do: vectors then differ between
-        runs at rounding level. ``workers=1`` (or ``step="batched"``) gives bit-identical
-        vectors for the same seed. The batched and autograd steps run on PyTorch's intra-op
-        threads instead (``torch.set_num_threads``, which torch_w2v never changes).
-    shrink_windows : bool, default True
-        word2vec's dynamic window: each centre uses a window drawn uniformly from ``1..window``.
-    sorted_vocab : bool, default True
-        Number words by descending frequency.
-    trim_rule : callable, optional
-        ``trim_rule(word, count, min_count)`` returning a ``gensim.utils.RULE_*`` value.
-    batch_size : int, optional
-        (Context, centre) pairs sampled at once for the batched and autograd steps. Default:
-        corpus tokens / 64, at most 8192 on CPU and 262144 on CUDA. The batched step applies a
-        batch in sub-steps of at most 8,192 pairs, so big batches cost no quality. The fused
-        step updates block by block and has no batches (``batch_size`` then only sizes a
-        validation loss's).
-    step : str, default "auto"
-        The backend that trains (:mod:`torch_w2v.backends`). ``"fused"``: a compiled CPU op
-        samples the text itself and updates each centre word's block in place, block after
-        block (word2vec's sequential SGD within a block; built on first use in a few seconds,
-        then cached).
-        ``"batched"``: PyTorch tensor ops score the whole batch from the same weights, then
-        add all steps at once (any device; deterministic). ``"autograd"``: the loss through
-        autograd and ``optimizer``. ``"auto"``: the first of these that supports the device and
-        parameters and runs here (fused on CPU where it builds; batched on GPUs; autograd for
-        Adam).
-    update_cap : float, default 256
-        Keeps large batches stable: a vector that more than ``update_cap`` scores (logits) of
-        one batch update gets the sum of their steps scaled by ``update_cap / scores`` (a
-        frequent word's summed step otherwise overshoots where sequential SGD would not).
-        Vectors updated by fewer, nearly all, get plain SGD. ``None`` sums every step (diverges for
-        large batches). Used by the batched step only: the fused step applies each block's
-        update before scoring the next.
-    device : str, default "auto"
-        ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
-    callbacks : list of Callback, default ()
-        Hooks called at train/epoch begin and end with the training run's state (see
-        :mod:`torch_w2v.callbacks`).
-    progress : bool, optional
-        Show a progress bar; by default only when stderr is a terminal.
-    checkpoint_dir : str, optional
-        Save a checkpoint (``checkpoint.npz``, atomically) there at the end of every epoch;
-        ``fit(..., resume=True)`` continues from it after an interruption.
-    optimizer : {"sgd", "adam", "sparse_adam"}, default "sgd"
-        ``"sgd"``: word2vec's plain SGD. ``"adam"`` / ``"sparse_adam"``: the original tutorial's
-        recipe, the loss through autograd and ``torch.optim.Adam`` / ``SparseAdam`` (learning rate
-        ``alpha`` decaying to ``min_alpha`` as for SGD; Adam wants a smaller ``alpha``, ~1e-3).
-    max_norm : float, optional
-        Renormalise looked-up rows to at most this norm (``nn.Embedding``'s ``max_norm``); uses
-        the batched or autograd step.
-    subsampling : {"word2vec", "percentile"}, default "word2vec"
-        ``"word2vec"``: keep probability ``(sqrt(c/t) + 1) t / c`` with ``t = sample * total``,
-        dropped tokens removed before windowing. ``"percentile"``: the tutorial's
-        ``sqrt(t / (f + t))`` with ``t`` the ``subsample_percentile``-th percentile of the
-        words' relative frequencies ``f``, drawn independently for each centre and context slot.
-    subsample_percentile : float, default 85
-        ``T`` of the percentile rule.
-    noise_sampler : {"alias", "table"}, default "alias"
-        ``"alias"``: exact draws from ``count ** ns_exponent``. ``"table"``: the tutorial's table
-        of ``noise_table_size`` word ids filled in proportion (every word at least once).
-    noise_table_size : int, default 5,000,000
-        Entries of the ``"table"`` noise sampler's table (unused by ``"alias"``): more entries,
-        closer to the exact noise distribution, more memory (4 bytes each).
-    full_windows_only : bool, default False
-        Train only centre words whose whole window lies inside their sentence (the tutorial).
-    checkpoint_every : int, optional
-        Also checkpoint within epochs, every this many raw corpus words (at the next sampling
-        chunk boundary: every 131,072 tokens for the fused step, 65,536 or more for the others).
+    {parameters}
 
     Attributes
     ----------
@@ -182,51 +79,6 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
     >>> est.transform(["graph", "trees"]).shape
     (2, 10)
     """
-
-    def __init__(self, vector_size=100, *, window=5, min_count=5, max_vocab_size=None,
-                 max_final_vocab=None, sample=1e-3, sg=1, hs=0, negative=5, ns_exponent=0.75,
-                 cbow_mean=1, alpha=0.025,
-                 min_alpha=0.0001, epochs=5, seed=1, workers=None, shrink_windows=True,
-                 sorted_vocab=True, trim_rule=None, batch_size=None, step="auto",
-                 update_cap=256, device="auto",
-                 callbacks=(), progress=None, checkpoint_dir=None, checkpoint_every=None,
-                 optimizer="sgd", max_norm=None, subsampling="word2vec",
-                 subsample_percentile=85.0, noise_sampler="alias", noise_table_size=5_000_000,
-                 full_windows_only=False):
-        self.vector_size = vector_size
-        self.window = window
-        self.min_count = min_count
-        self.max_vocab_size = max_vocab_size
-        self.max_final_vocab = max_final_vocab
-        self.sample = sample
-        self.sg = sg
-        self.hs = hs
-        self.negative = negative
-        self.ns_exponent = ns_exponent
-        self.cbow_mean = cbow_mean
-        self.alpha = alpha
-        self.min_alpha = min_alpha
-        self.epochs = epochs
-        self.seed = seed
-        self.workers = workers
-        self.shrink_windows = shrink_windows
-        self.sorted_vocab = sorted_vocab
-        self.trim_rule = trim_rule
-        self.batch_size = batch_size
-        self.step = step
-        self.update_cap = update_cap
-        self.device = device
-        self.callbacks = callbacks
-        self.progress = progress
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.optimizer = optimizer
-        self.max_norm = max_norm
-        self.subsampling = subsampling
-        self.subsample_percentile = subsample_percentile
-        self.noise_sampler = noise_sampler
-        self.noise_table_size = noise_table_size
-        self.full_windows_only = full_windows_only
 
     # -- fitting -------------------------------------------------------------------------------
 
@@ -274,7 +126,7 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         with exclusive_training(self):
             fitted = TrainingRun(params).fit(sentences, streaming=corpus_file is not None,
                                              resume=resume, validation=validation)
-            self._assign(fitted)
+            self._assign(fitted, params)
         return self
 
     def partial_fit(self, X=None, y=None, *, corpus_file=None, encoding="utf-8"):
@@ -306,20 +158,29 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         if not hasattr(self, "wv_"):
             return self.fit(X, corpus_file=corpus_file, encoding=encoding)
         params = self._validated_params()
+        changed = {k: v for k, v in reshaping(params).items()
+                   if v != self._fitted_params.get(k, v)}
+        if changed:
+            raise ValueError(
+                "partial_fit keeps the tables' shapes, but " + ", ".join(
+                    f"{k}={v!r} (fitted with {self._fitted_params[k]!r})"
+                    for k, v in changed.items())
+                + " changed: set them back, or fit a new model")
         sentences = check_reiterable(resolve_corpus(X, corpus_file, encoding), self.epochs)
         with exclusive_training(self):
             fitted = TrainingRun(params, previous=self._fitted_model()).fit(
                 sentences, streaming=corpus_file is not None)
-            self._assign(fitted)
+            self._assign(fitted, params)
         return self
 
     def _validated_params(self) -> dict:
-        params = plain_params(self.get_params())
+        params = {k: plain(v) for k, v in self.get_params().items()}
         validate_params(params)
         return params
 
-    def _assign(self, fitted: FittedModel) -> None:
+    def _assign(self, fitted: FittedModel, params: dict) -> None:
         """Set every fitted attribute from ``fitted`` (one place, after a run succeeded)."""
+        self._fitted_params = reshaping(params)
         self.vocab_ = fitted.vocab
         self.device_ = torch.device(fitted.device)
         self.corpus_words_ = fitted.corpus_words
@@ -382,7 +243,8 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         and ``trim_rule`` are code and are not saved.
         """
         check_is_fitted(self, "wv_")
-        checkpoints.save_model(path, plain_params(self.get_params()), self._fitted_model())
+        modelfile.save_model(path, "TorchWord2Vec", stored_params(self.get_params()),
+                             self._fitted_model())
 
     @classmethod
     def load(cls, path):
@@ -391,12 +253,10 @@ class TorchWord2Vec(KnownParameters, TransformerMixin, BaseEstimator):
         The file's contents are checked like constructor input (a ``ValueError`` names what is
         wrong); ``checkpoint_dir`` comes back None (a file does not choose where your later
         fits write: set it again for ``fit(resume=True)``)."""
-        params, fitted = checkpoints.load_model(path)
-        if "_gensim_api" in params:
-            raise ValueError(f"{path} holds a torch_w2v.Word2Vec model: load it with "
-                             "torch_w2v.Word2Vec.load")
-        estimator = cls(**params)
-        estimator._assign(fitted)
+        known = {p.name for p in params_of("estimator")}
+        saved = modelfile.load_model(path, {"TorchWord2Vec": known})
+        estimator = cls(**saved.params)
+        estimator._assign(saved.fitted, saved.params)
         return estimator
 
     # -- using the fitted model ----------------------------------------------------------------

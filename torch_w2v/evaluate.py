@@ -27,7 +27,7 @@ from pathlib import Path
 from gensim.test.utils import datapath
 
 from .loadgen import busy_cores
-from .params import CODE_PARAMS, resolve_workers
+from .params import gensim_names, resolve_workers, stored_params
 
 logger = logging.getLogger("torch_w2v")
 
@@ -204,10 +204,7 @@ class SentencePieces:
 def gensim_params(estimator) -> dict:
     """Keyword arguments for ``gensim.models.Word2Vec`` equivalent to ``estimator``'s parameters."""
     p = estimator.get_params()
-    shared = ["vector_size", "window", "min_count", "max_vocab_size", "max_final_vocab", "sample",
-              "sg", "hs", "negative", "ns_exponent", "cbow_mean", "alpha", "min_alpha", "epochs",
-              "seed", "shrink_windows", "sorted_vocab", "trim_rule"]
-    out = {name: p[name] for name in shared}
+    out = {name: p[name] for name in gensim_names() if name in p and name != "callbacks"}
     out.update(workers=resolve_workers(p["workers"]))
     if out["max_vocab_size"] is None:
         del out["max_vocab_size"]
@@ -252,16 +249,16 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     """
     from gensim.models import Word2Vec
 
+    from .config import TrainingConfig
     from .estimator import TorchWord2Vec
     from .params import validate_params
-    from .run import prepare_backend
 
     corpus = SentencePieces(sentences)
     estimator = TorchWord2Vec(**{"progress": False, **params})
     validate_params(estimator.get_params())
     logger.info("compare: preparing torch_w2v (a first use compiles its CPU op: a minute or "
                 "two, once) ...")
-    _, backend = prepare_backend(estimator.get_params())  # a first use builds the op: untimed
+    backend = TrainingConfig.from_params(estimator.get_params()).backend  # builds: untimed
     logger.info("compare: %d round(s), each torch_w2v (the %r backend) then gensim, each timed "
                 "from the corpus to trained vectors, then scored", rounds, backend.name)
     fitted = {}
@@ -299,7 +296,7 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     results["torch_w2v"]["history"] = fitted["torch_w2v"].history_  # last round's
     return {
         "corpus": corpus_name, "words": words, "rounds": rounds, "busy": busy,
-        "params": {k: v for k, v in estimator.get_params().items() if k not in CODE_PARAMS},
+        "params": stored_params(estimator.get_params()),
         "results": results,
         "speed_ratio": results["torch_w2v"]["words_per_sec"] / results["gensim"]["words_per_sec"],
     }

@@ -2,9 +2,14 @@
 
 Code written for gensim runs with only the import changed: the constructor's signature and
 defaults are gensim's (CBOW, ``sg=0``, is gensim's default here too), a corpus given to the
-constructor is trained at once, and ``build_vocab``, ``train``, ``get_latest_training_loss``,
-``wv``, ``corpus_count``, ``corpus_total_words`` and ``CallbackAny2Vec`` callbacks behave as
-gensim's do. Files are this project's safe format (``save``/``load``: no pickle).
+constructor is trained at once, and ``build_vocab`` (with its pieces ``scan_vocab``,
+``prepare_vocab``, ``prepare_weights``), ``train``, ``score``, ``predict_output_word``,
+``get_latest_training_loss``, ``reset_from``, ``wv`` (one live ``KeyedVectors``, updated in
+place, with ``vectors_lockf`` honoured), ``syn1neg``/``syn1``, ``corpus_count``,
+``corpus_total_words`` and ``CallbackAny2Vec`` callbacks behave as gensim's do. Both classes
+take one path through the engine (:class:`torch_w2v.run.TrainingRun`): a ``corpus_file`` is
+read once by ``build_vocab`` and recorded as word ids, and ``train`` on the same file trains
+from that recording.
 
 Examples
 --------
@@ -16,18 +21,14 @@ Examples
 >>> model.train([["hello", "world"]], total_examples=1, epochs=1)  # no known word in it
 (0, 2)
 
-What differs from gensim, on purpose:
+What differs from gensim, on purpose (the full list is in docs/gensim.md):
 
 - sentences are trained in full (gensim keeps the first 10,000 tokens of each);
 - ``get_latest_training_loss()`` is the true summed loss of the last ``train`` call (gensim's
   running loss is known to undercount) and is kept whether or not ``compute_loss`` is set;
-- ``hashfxn`` is accepted and has no effect: the initial vectors are seeded by ``seed`` through
-  PyTorch's generator, not by hashing words (a warning says so if one is given); ``batch_words``
-  sizes gensim's thread jobs and has no effect either (torch_w2v's threads take pieces of 2,048
-  tokens); ``null_word=1`` (a padding word for a concatenating layer Word2Vec does not have) is
-  refused;
-- ``save``/``load`` write and read this project's files; a gensim pickle is refused with a
-  message naming the safe way across (word2vec-format vectors).
+- ``hashfxn`` and ``batch_words`` have no effect (a warning says so when they are given);
+  ``null_word=1`` is refused;
+- ``save`` writes this project's safe format (no pickle) and ``load`` reads it.
 """
 from __future__ import annotations
 
@@ -37,34 +38,54 @@ import warnings
 from collections import Counter
 
 import numpy as np
+from gensim.models import KeyedVectors
 
-from . import checkpoints
+from . import modelfile
 from .callbacks import Callback
-from .corpus import check_reiterable, check_tokens, checked_sentences, resolve_corpus
+from .corpus import check_reiterable, resolve_corpus
 from .fitted import FittedModel
-from .keyedvectors import to_keyed_vectors
+from .keyedvectors import update_keyed_vectors, vocabulary_of
 from .modes import Mode
-from .params import KnownParameters, validate_params
+from .params import bind, parameters, params_of, plain, signature, stored_params, validate_params
 from .run import NothingToTrain, TrainingRun, exclusive_training, initial_tables
-from .vocab import build_vocab, count_words, effective_min_count, grow_vocab
+from .vocab import (
+    EmptyVocabulary,
+    build_vocab,
+    effective_min_count,
+    huffman_tree,
+    keep_probabilities,
+    trim_decision,
+)
 
 __all__ = ["Word2Vec"]
 
 logger = logging.getLogger("torch_w2v")
 
-# gensim's names that map to TorchWord2Vec parameters of the same meaning
-_SHARED = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed",
-           "workers", "min_alpha", "sg", "hs", "negative", "ns_exponent", "cbow_mean", "epochs",
-           "trim_rule", "max_final_vocab", "shrink_windows", "device", "step", "batch_size",
-           "progress")
-# stored in model files (no code, no corpus)
-_STORED = ("vector_size", "alpha", "window", "min_count", "max_vocab_size", "sample", "seed",
-           "workers", "min_alpha", "sg", "hs", "negative", "ns_exponent", "cbow_mean", "epochs",
-           "null_word", "sorted_vocab", "batch_words", "compute_loss", "comment",
-           "max_final_vocab", "shrink_windows", "device", "step", "batch_size", "progress")
+_SIGNATURE = signature("gensim", positional=1 << 10, leading=("sentences", "corpus_file"))
+_NAMES = {p.name for p in params_of("gensim")}
 
 
-class Word2Vec(KnownParameters):
+class _ClassOnly:
+    """A classmethod that refuses to be called on an instance, as gensim's ``load`` does
+    (``model.load(path)`` would return a new model and leave ``model`` as it was)."""
+
+    def __init__(self, method):
+        self.method = method
+        self.__doc__ = method.__doc__
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self.method.__get__(owner, owner)
+
+        def refuse(*args, **kwargs):
+            raise AttributeError(f"{self.method.__name__} is a class method: call "
+                                 f"{owner.__name__}.{self.method.__name__}(path), which returns"
+                                 " the loaded model")
+        return refuse
+
+
+@parameters("gensim")
+class Word2Vec:
     """gensim's ``Word2Vec``, trained by torch_w2v (see the module docstring).
 
     Parameters
@@ -73,86 +94,77 @@ class Word2Vec(KnownParameters):
         Re-iterable sentences; given (or ``corpus_file``), the model is trained at once.
     corpus_file : str, optional
         A path or URL, one whitespace-tokenised sentence per line.
-    vector_size, alpha, window, min_count, max_vocab_size, sample, seed, workers, min_alpha, sg,
-    hs, negative, ns_exponent, cbow_mean, epochs, trim_rule, sorted_vocab, max_final_vocab,
-    shrink_windows
-        As in gensim (and :class:`~torch_w2v.TorchWord2Vec`); ``sg=0`` (CBOW) by default.
-    hashfxn, batch_words
-        Accepted for compatibility, no effect (module docstring).
-    null_word : {0}
-        1 is refused.
-    compute_loss : bool, default False
-        Accepted; the loss is always computed (``get_latest_training_loss``).
-    callbacks : sequence of gensim.models.callbacks.CallbackAny2Vec
-        ``on_train_begin/end(model)``, ``on_epoch_begin/end(model)``; during training
-        ``model.wv`` holds the vectors as trained so far.
-    comment : str, optional
-    device, step, batch_size, progress
-        torch_w2v's own (:class:`~torch_w2v.TorchWord2Vec`): a GPU, a backend, a progress bar.
+    {parameters}
 
     Attributes
     ----------
     wv : gensim.models.KeyedVectors
-    syn1neg, syn1 : ndarray
-        The output tables of negative sampling and hierarchical softmax (empty if unused).
+        The word vectors: one object for the model's life, updated in place by
+        ``build_vocab``, ``train`` and ``reset_from``; ``wv.vectors_lockf`` (one value, or one
+        per word) scales each word's steps (0 freezes it).
+    syn1neg, syn1 : ndarray of shape (len(wv), vector_size)
+        The output tables of negative sampling and of hierarchical softmax (whose last row,
+        like gensim's, is unused); absent when their objective is off.
     corpus_count, corpus_total_words : int
         Sentences and raw words of the last ``build_vocab`` corpus.
+    raw_vocab : collections.Counter
+        The last ``scan_vocab``'s counts (until ``prepare_vocab`` uses them).
+    effective_min_count : int
+        ``min_count`` as ``max_final_vocab`` raised it.
     train_count, total_train_time : int, float
     running_training_loss : float
         The summed loss of the last ``train`` call.
+    min_alpha_yet_reached : float
+        The learning rate where the last ``train`` ended.
     """
 
-    def __init__(self, sentences=None, corpus_file=None, vector_size=100, alpha=0.025, window=5,
-                 min_count=5, max_vocab_size=None, sample=1e-3, seed=1, workers=3,
-                 min_alpha=0.0001, sg=0, hs=0, negative=5, ns_exponent=0.75, cbow_mean=1,
-                 hashfxn=hash, epochs=5, null_word=0, trim_rule=None, sorted_vocab=1,
-                 batch_words=10000, compute_loss=False, callbacks=(), comment=None,
-                 max_final_vocab=None, shrink_windows=True, device="auto", step="auto",
-                 batch_size=None, progress=None):
-        self.vector_size, self.alpha, self.window = vector_size, alpha, window
-        self.min_count, self.max_vocab_size, self.sample = min_count, max_vocab_size, sample
-        self.seed, self.workers, self.min_alpha = seed, workers, min_alpha
-        self.sg, self.hs, self.negative = sg, hs, negative
-        self.ns_exponent, self.cbow_mean, self.hashfxn = ns_exponent, cbow_mean, hashfxn
-        self.epochs, self.null_word, self.trim_rule = epochs, null_word, trim_rule
-        self.sorted_vocab, self.batch_words = sorted_vocab, batch_words
-        self.compute_loss, self.callbacks, self.comment = compute_loss, callbacks, comment
-        self.max_final_vocab, self.shrink_windows = max_final_vocab, shrink_windows
-        self.device, self.step, self.batch_size, self.progress = device, step, batch_size, progress
-        self.corpus_count = self.corpus_total_words = self.train_count = 0
-        self.effective_min_count = min_count
-        self.total_train_time = self.running_training_loss = 0.0
-        self._fitted: FittedModel | None = None
-        self.wv = None
+    def __init__(self, *args, **kwargs):
+        values = bind(type(self), _SIGNATURE, self, args, kwargs)
+        sentences, corpus_file = values.pop("sentences"), values.pop("corpus_file")
+        for name, value in values.items():
+            setattr(self, name, value)
         self._check()
+        self._warn_without_effect()
+        self.wv = KeyedVectors(vector_size=self.vector_size, dtype=np.float32)
+        self.wv.vectors_lockf = np.ones(1, dtype=np.float32)
+        self.corpus_count = self.corpus_total_words = self.train_count = 0
+        self.effective_min_count = self.min_count
+        self.total_train_time = self.running_training_loss = 0.0
+        self.min_alpha_yet_reached = float(self.alpha)
+        self.raw_vocab = None
+        self._scan = None  # the last scan's recording of a corpus file, for train to read
+        self._history = []
         if sentences is not None or corpus_file is not None:
-            self.build_vocab(sentences, corpus_file=corpus_file, trim_rule=trim_rule)
+            self.build_vocab(sentences, corpus_file=corpus_file, trim_rule=self.trim_rule)
             self.train(sentences, corpus_file=corpus_file, total_examples=self.corpus_count,
                        total_words=self.corpus_total_words, epochs=self.epochs,
                        start_alpha=self.alpha, end_alpha=self.min_alpha,
-                       compute_loss=compute_loss, callbacks=callbacks)
+                       compute_loss=self.compute_loss, callbacks=self.callbacks)
+
+    __init__.__signature__ = _SIGNATURE
 
     # -- parameters ----------------------------------------------------------------------------
 
-    def _params(self, **overrides) -> dict:
-        """TorchWord2Vec parameters equivalent to this model's, validated."""
-        from .estimator import TorchWord2Vec
-
-        shared = {name: getattr(self, name) for name in _SHARED}
-        params = TorchWord2Vec(**{**shared, "sorted_vocab": bool(self.sorted_vocab),
-                                  **overrides}).get_params()
-        validate_params(params)
-        return params
-
     def _check(self) -> None:
-        if self.null_word not in (0, False):
-            raise ValueError("null_word=1 pads a concatenating input layer, which Word2Vec has "
-                             "not (gensim's Word2Vec ignores it too): leave null_word=0")
+        validate_params({name: plain(getattr(self, name)) for name in _NAMES}, "gensim")
+
+    def _warn_without_effect(self) -> None:
         if self.hashfxn is not hash:
             warnings.warn("hashfxn has no effect in torch_w2v: the initial vectors are seeded by "
                           "seed through PyTorch's generator, not by hashing words", UserWarning,
-                          stacklevel=3)
-        self._params()
+                          stacklevel=4)
+        if self.batch_words != 10000:
+            warnings.warn("batch_words has no effect in torch_w2v: its threads take pieces of "
+                          "2,048 tokens whatever the batch", UserWarning, stacklevel=4)
+
+    def _params(self, **overrides) -> dict:
+        """:class:`~torch_w2v.TorchWord2Vec` parameters equivalent to this model's."""
+        params = {p.name: p.default for p in params_of("estimator")}
+        params.update({name: plain(getattr(self, name)) for name in params
+                       if name in _NAMES and name != "callbacks"})
+        params.update({"sorted_vocab": bool(self.sorted_vocab), "callbacks": [], **overrides})
+        validate_params(params)
+        return params
 
     @property
     def layer1_size(self) -> int:
@@ -160,77 +172,166 @@ class Word2Vec(KnownParameters):
         return self.vector_size
 
     @property
-    def syn1neg(self) -> np.ndarray:
-        """Negative sampling's output vectors, one row per word (empty without it)."""
-        return self._output()[: len(self.wv) if self.negative else 0]
+    def cum_table(self) -> np.ndarray:
+        """gensim's cumulative noise table (``count ** ns_exponent``, scaled to ``2**31 - 1``),
+        from the counts; training draws from the same distribution by the alias method."""
+        counts = self._counts()
+        weights = np.cumsum(counts.astype(np.float64) ** self.ns_exponent)
+        return np.round(weights / weights[-1] * (2 ** 31 - 1)).astype(np.uint32)
 
-    @property
-    def syn1(self) -> np.ndarray:
-        """Hierarchical softmax's output vectors, one row per inner node (empty without it)."""
+    # -- the live state ------------------------------------------------------------------------
+
+    def _counts(self) -> np.ndarray:
+        vocab = vocabulary_of(self.wv)
+        if vocab is None:
+            raise RuntimeError("you must first build vocabulary before training the model: "
+                               "this model's wv holds no word counts (vectors read from a "
+                               "word2vec file); call build_vocab")
+        return vocab.counts
+
+    def _state(self) -> FittedModel:
+        """The model as training continues from it: ``wv`` (vectors, counts, ``vectors_lockf``)
+        and the output tables, whatever was assigned to them."""
+        vocab = vocabulary_of(self.wv)
+        if vocab is None:
+            self._counts()  # raises, naming the fix
+        size = len(vocab)
+        parts = []
+        if self.negative:
+            parts.append(np.asarray(self.syn1neg, dtype=np.float32)[:size])
+        if self.hs:
+            parts.append(np.asarray(self.syn1, dtype=np.float32)[:max(size - 1, 0)])
+        output = np.concatenate(parts) if parts else np.zeros((0, self.vector_size), np.float32)
+        return FittedModel(vocab, np.asarray(self.wv.vectors, dtype=np.float32), output,
+                           list(self._history), self.corpus_total_words,
+                           lockf=getattr(self.wv, "vectors_lockf", None))
+
+    def _show(self, vocab, input_vectors, output_vectors) -> None:
+        """Make ``wv``, ``syn1neg`` and ``syn1`` hold a state, in place where they can."""
         mode = Mode.from_params(self._params())
-        start = mode.hs_offset(len(self.wv)) if self.hs else len(self._output())
-        return self._output()[start:]
+        tree = huffman_tree(vocab.counts) if self.hs else None
+        lockf = getattr(self.wv, "vectors_lockf", np.ones(1, dtype=np.float32))
+        update_keyed_vectors(self.wv, vocab, input_vectors, tree)
+        lockf = np.asarray(lockf, dtype=np.float32)
+        if len(lockf) not in (1, len(vocab)):  # grown: new words train
+            lockf = np.concatenate([lockf, np.ones(len(vocab) - len(lockf), np.float32)])
+        self.wv.vectors_lockf = lockf
+        size, width = len(vocab), self.vector_size
+        if self.negative:
+            self.syn1neg = np.asarray(output_vectors[:size], dtype=np.float32)
+        if self.hs:  # gensim's shape: one row per word, the last one unused
+            start = mode.hs_offset(size)
+            self.syn1 = np.concatenate([output_vectors[start:start + size - 1],
+                                        np.zeros((1 if size else 0, width), np.float32)])
 
-    def _output(self) -> np.ndarray:
-        if self._fitted is None:
-            raise AttributeError("the model has no vocabulary yet: call build_vocab first")
-        return self._fitted.output_vectors
-
-    # -- gensim's methods ----------------------------------------------------------------------
+    # -- vocabulary ----------------------------------------------------------------------------
 
     def build_vocab(self, corpus_iterable=None, corpus_file=None, update=False, progress_per=10000,
                     keep_raw_vocab=False, trim_rule=None, **kwargs):
         """Count a corpus and build the vocabulary, with fresh vectors (or, ``update=True``,
         keep the known words' and add the new ones, as :meth:`TorchWord2Vec.partial_fit`).
 
-        ``progress_per`` and ``keep_raw_vocab`` are accepted and have no effect.
+        ``progress_per`` has no effect (the counting pass logs its totals).
         """
         _no_unknown("build_vocab", kwargs)
+        total_words, corpus_count = self.scan_vocab(corpus_iterable, corpus_file,
+                                                    trim_rule=trim_rule)
+        self.corpus_count, self.corpus_total_words = corpus_count, total_words
+        self.prepare_vocab(update=update, keep_raw_vocab=keep_raw_vocab, trim_rule=trim_rule)
+        self.prepare_weights(update=update)
+
+    def scan_vocab(self, corpus_iterable=None, corpus_file=None, progress_per=10000,
+                   workers=None, trim_rule=None):
+        """Count the words of a corpus (one read; a ``corpus_file`` is recorded as word ids
+        for :meth:`train`): returns ``(total_words, corpus_count)`` and keeps the counts in
+        ``raw_vocab``."""
         self._check()
-        sentences = checked_sentences(resolve_corpus(corpus_iterable, corpus_file))
-        counter, total, sentence_count = count_words(sentences, self.max_vocab_size)
-        self._vocabulary(counter, total, sentence_count, update, trim_rule)
+        corpus = check_reiterable(resolve_corpus(corpus_iterable, corpus_file), 1)
+        self._forget_scan()
+        run = TrainingRun(self._params())
+        self._scan = run.scan(corpus, streaming=corpus_file is not None)
+        self.raw_vocab = self._scan.counter
+        logger.info("collected %d word types from a corpus of %d raw words and %d sentences",
+                    len(self.raw_vocab), self._scan.total_words, self._scan.sentences)
+        return self._scan.total_words, self._scan.sentences
+
+    def prepare_vocab(self, update=False, keep_raw_vocab=False, trim_rule=None, min_count=None,
+                      sample=None, dry_run=False):
+        """Build the vocabulary from ``raw_vocab`` (or, ``update=True``, add its new words):
+        returns gensim's report (``drop_unique``, ``retain_total``, ``downsample_unique``,
+        ``downsample_total``, ``num_retained_words``); ``dry_run`` only reports."""
+        if self.raw_vocab is None:
+            raise RuntimeError("prepare_vocab needs counts: call scan_vocab (or build_vocab) "
+                               "first")
+        min_count = self.min_count if min_count is None else min_count
+        sample = self.sample if sample is None else sample
+        rule = trim_rule if trim_rule is not None else self.trim_rule
+        if update:
+            vocab = self._grown_vocab(min_count, rule)
+        else:
+            threshold = effective_min_count(self.raw_vocab, min_count, self.max_final_vocab)
+            vocab = build_vocab(self.raw_vocab, min_count, self.max_final_vocab, rule,
+                                bool(self.sorted_vocab))
+            if not dry_run:
+                self.effective_min_count = threshold
+        report = _report(self.raw_vocab, vocab, sample, self.effective_min_count, rule, update)
+        if dry_run:
+            return report
+        if len(vocab) == 0:
+            raise EmptyVocabulary(f"the vocabulary is empty: no word occurs min_count={min_count}"
+                                  " times; lower min_count or give a larger corpus")
+        self._pending_vocab = vocab
+        if not keep_raw_vocab:
+            self.raw_vocab = None
+        return report
+
+    def _grown_vocab(self, min_count, rule):
+        if vocabulary_of(self.wv) is None:
+            raise RuntimeError("build_vocab(update=True) needs a vocabulary: build one first")
+        return TrainingRun(self._params(min_count=min_count, trim_rule=rule),
+                           previous=self._state()).vocabulary(self._scan_or_counts())
+
+    def _scan_or_counts(self):
+        from .counting import Scan
+
+        if self._scan is not None and self._scan.counter is self.raw_vocab:
+            return self._scan
+        return Scan(self.raw_vocab, sum(self.raw_vocab.values()), 0, 0, None)
+
+    def prepare_weights(self, update=False):
+        """Fresh vectors for the vocabulary :meth:`prepare_vocab` built (gensim's rule,
+        seeded); with ``update``, the known words keep theirs."""
+        vocab = getattr(self, "_pending_vocab", None)
+        if vocab is None:
+            raise RuntimeError("prepare_weights needs a vocabulary: call prepare_vocab first")
+        previous = self._state() if update else None
+        if not update:
+            self._history = []
+            self.wv.vectors_lockf = np.ones(1, dtype=np.float32)
+        tables = initial_tables(len(vocab), self.vector_size, Mode.from_params(self._params()),
+                                self.seed, previous)
+        self._show(vocab, tables.input_vectors.detach().numpy(),
+                   tables.output_vectors.detach().numpy())
+        self._pending_vocab = None
 
     def build_vocab_from_freq(self, word_freq, keep_raw_vocab=False, corpus_count=None,
                               trim_rule=None, update=False):
         """Build the vocabulary from a ``{word: count}`` mapping instead of a corpus (as gensim:
-        ``corpus_count`` is the number of sentences to report; ``keep_raw_vocab`` has no
-        effect)."""
+        ``corpus_count`` is the number of sentences to report)."""
         self._check()
-        counter = Counter({word: int(count) for word, count in word_freq.items()})
-        total = sum(counter.values())
-        self._vocabulary(counter, total, corpus_count or 0, update, trim_rule)
+        self._forget_scan()
+        self.raw_vocab = Counter({word: int(count) for word, count in word_freq.items()})
+        self.corpus_count = corpus_count or 0
+        self.corpus_total_words = sum(self.raw_vocab.values())
+        self.prepare_vocab(update=update, keep_raw_vocab=keep_raw_vocab, trim_rule=trim_rule)
+        self.prepare_weights(update=update)
 
-    def _vocabulary(self, counter, total, sentence_count, update, trim_rule) -> None:
-        if total == 0:
-            raise ValueError("the corpus is empty: it holds no tokens to train on")
-        check_tokens(counter)
-        rule = trim_rule if trim_rule is not None else self.trim_rule
-        if update:
-            if self._fitted is None:
-                raise RuntimeError("build_vocab(update=True) needs a vocabulary: build one first")
-            vocab = grow_vocab(self._fitted.vocab, counter, self.min_count, rule)
-            previous = self._fitted
-        else:
-            vocab = build_vocab(counter, self.min_count, self.max_final_vocab, rule,
-                                bool(self.sorted_vocab))
-            previous = None
-            self.effective_min_count = effective_min_count(counter, self.min_count,
-                                                           self.max_final_vocab)
-        if len(vocab) == 0:
-            raise ValueError(f"the vocabulary is empty: no word occurs min_count={self.min_count}"
-                             " times; lower min_count or give a larger corpus")
-        self.corpus_count, self.corpus_total_words = sentence_count, total
-        self._fitted = self._fresh(vocab, previous)
-        self.wv = to_keyed_vectors(vocab, self._fitted.input_vectors)
+    def _forget_scan(self) -> None:
+        if self._scan is not None:
+            self._scan.release()
+            self._scan = None
 
-    def _fresh(self, vocab, previous: FittedModel | None) -> FittedModel:
-        """Initial tables for ``vocab`` (gensim's rule, seeded), with ``previous``'s rows."""
-        tables = initial_tables(len(vocab), self.vector_size, Mode.from_params(self._params()),
-                                self.seed, previous)
-        history = list(previous.history) if previous is not None else []
-        return FittedModel(vocab, tables.input_vectors.detach().numpy(),
-                           tables.output_vectors.detach().numpy(), history, 0)
+    # -- training ------------------------------------------------------------------------------
 
     def train(self, corpus_iterable=None, corpus_file=None, total_examples=None, total_words=None,
               epochs=None, start_alpha=None, end_alpha=None, word_count=0, queue_factor=2,
@@ -239,63 +340,112 @@ class Word2Vec(KnownParameters):
         ``(effective_words, raw_words)``: the words subsampling kept and all words, summed over
         the epochs, as gensim counts them.
 
-        ``total_examples``/``total_words`` are accepted as in gensim (``total_words`` also spares
-        a ``corpus_file`` a counting pass); ``word_count``, ``queue_factor`` and
-        ``report_delay`` have no effect.
+        ``total_examples``/``total_words`` are required as in gensim (``total_words`` also
+        spares a ``corpus_file`` a counting pass); ``word_count``, ``queue_factor`` and
+        ``report_delay`` have no effect. A ``corpus_file`` that :meth:`build_vocab` read is not
+        read again: training reads its recorded word ids.
         """
         _no_unknown("train", kwargs)
-        if self._fitted is None:
-            raise RuntimeError("you must first build vocabulary before training the model "
-                               "(build_vocab), as in gensim")
-        if epochs is None:
-            raise ValueError("train() needs epochs (gensim asks for it too): pass "
-                             "epochs=model.epochs")
-        if total_examples is None and total_words is None:
-            raise ValueError("train() needs total_examples or total_words (as gensim does): "
-                             "pass total_examples=model.corpus_count")
-        sentences = check_reiterable(resolve_corpus(corpus_iterable, corpus_file), epochs)
+        start_alpha = self.alpha if start_alpha is None else start_alpha
+        end_alpha = self.min_alpha if end_alpha is None else end_alpha
+        self._check_training(epochs, total_examples, total_words, start_alpha)
+        corpus = check_reiterable(resolve_corpus(corpus_iterable, corpus_file), epochs)
         callbacks = list(callbacks) or list(self.callbacks)
         params = self._params(
-            epochs=epochs, alpha=self.alpha if start_alpha is None else start_alpha,
-            min_alpha=self.min_alpha if end_alpha is None else end_alpha,
+            epochs=epochs, alpha=start_alpha, min_alpha=end_alpha,
             callbacks=[_GensimCallbacks(self, callbacks)] if callbacks else [])
+        previous = self._state()
+        scan = self._scan if self._scan is not None and self._scan.matches(corpus) else None
+        self._scan = None if scan is not None else self._scan
         start = time.perf_counter()
         try:
             with exclusive_training(self):
-                fitted = TrainingRun(params, previous=self._fitted).fit(
-                    sentences, streaming=corpus_file is not None, vocab=self._fitted.vocab,
-                    total_words=total_words if corpus_file is not None else None)
+                run = TrainingRun(params, previous=previous)
+                fitted = run.train(previous.vocab, scan=scan, sentences=corpus,
+                                   streaming=corpus_file is not None,
+                                   total_words=total_words if corpus_file is not None else None)
         except NothingToTrain as nothing:
             self.running_training_loss = 0.0
             return 0, nothing.raw_words * epochs
-        self.total_train_time += time.perf_counter() - start
-        self.train_count += 1
-        new = fitted.history[len(self._fitted.history):]
-        self._fitted = fitted
-        self.wv = to_keyed_vectors(fitted.vocab, fitted.input_vectors)
-        self.running_training_loss = sum(h["loss"] * h["pairs"] for h in new)
+        new = fitted.history[len(previous.history):]
+        self._finish_training(fitted, new, end_alpha, time.perf_counter() - start)
         return (sum(h["effective_words"] for h in new), sum(h["words"] for h in new))
+
+    def _check_training(self, epochs, total_examples, total_words, start_alpha) -> None:
+        """gensim's checks, in gensim's order and with its exception types."""
+        self._check()
+        if self.hs and self.negative:
+            logger.warning("Both hierarchical softmax and negative sampling are activated. "
+                           "This is probably a mistake. You should set either 'hs=0' or "
+                           "'negative=0' to disable one of them.")
+        if start_alpha > self.min_alpha_yet_reached:
+            logger.warning("Effective 'alpha' higher than previous training cycles")
+        if not self.wv.key_to_index:
+            raise RuntimeError("you must first build vocabulary before training the model "
+                               "(build_vocab), as in gensim")
+        if total_examples is None and total_words is None:
+            raise ValueError("train() needs total_examples or total_words (as gensim does): "
+                             "pass total_examples=model.corpus_count")
+        if epochs is None or epochs <= 0:
+            raise ValueError("train() needs epochs (gensim asks for it too): pass "
+                             "epochs=model.epochs")
+
+    def _finish_training(self, fitted: FittedModel, new: list, end_alpha, seconds) -> None:
+        self._history = list(fitted.history)
+        self._show(fitted.vocab, fitted.input_vectors, fitted.output_vectors)
+        self.total_train_time += seconds
+        self.train_count += 1
+        self.min_alpha_yet_reached = float(end_alpha)
+        self.running_training_loss = sum(h["loss"] * h["pairs"] for h in new)
+        raw, effective = sum(h["words"] for h in new), sum(h["effective_words"] for h in new)
+        logger.info("training on %d raw words (%d effective words) took %.1fs, %.0f effective "
+                    "words/s", raw, effective, seconds, effective / max(seconds, 1e-9))
 
     def reset_from(self, other_model) -> None:
         """Take ``other_model``'s vocabulary and corpus size, with fresh vectors (gensim's
         ``reset_from``; to train several models on one corpus)."""
-        if other_model._fitted is None:
+        vocab = vocabulary_of(other_model.wv)
+        if vocab is None:
             raise RuntimeError("the other model has no vocabulary yet")
         self.corpus_count = other_model.corpus_count
         self.corpus_total_words = other_model.corpus_total_words
-        self._fitted = self._fresh(other_model._fitted.vocab, None)
-        self.wv = to_keyed_vectors(self._fitted.vocab, self._fitted.input_vectors)
+        self._pending_vocab = vocab
+        self.prepare_weights(update=False)
+
+    def score(self, sentences, total_sentences=int(1e6), chunksize=100, queue_factor=2,
+              report_delay=1):
+        """The log probability of each sentence under the model, as gensim defines it for
+        hierarchical softmax: every word predicted by every other word within ``window``
+        (skip-gram), or by the mean or sum of its window (CBOW), through its Huffman path.
+        Returns a float32 array, one score per sentence (at most ``total_sentences``).
+
+        Raises
+        ------
+        RuntimeError
+            Without hierarchical softmax (as gensim), or before ``build_vocab``.
+        """
+        from .scoring import score_sentences
+
+        if not self.wv.key_to_index:
+            raise RuntimeError("you must first build vocabulary before scoring new data")
+        if not self.hs:
+            raise RuntimeError("score is defined for hierarchical softmax: train with hs=1 (and "
+                               "negative=0), as gensim requires")
+        tree = huffman_tree(self._counts())
+        return score_sentences(sentences, self.wv, self.syn1, tree, window=self.window,
+                               skip_gram=bool(self.sg), cbow_mean=bool(self.cbow_mean),
+                               limit=total_sentences)
 
     def estimate_memory(self, vocab_size=None, report=None) -> dict:
         """Bytes the tables take for ``vocab_size`` words (default: the vocabulary's), as
         gensim's estimate, with this project's vocabulary overhead (about 200 bytes a word)."""
-        vocab_size = vocab_size or (len(self.wv) if self.wv is not None else 0)
+        vocab_size = vocab_size or len(self.wv)
         report = dict(report or {})
         row = self.vector_size * np.dtype(np.float32).itemsize
         report["vocab"] = vocab_size * 200
         report["vectors"] = vocab_size * row
         if self.hs:
-            report["syn1"] = max(vocab_size - 1, 0) * row
+            report["syn1"] = vocab_size * row
         if self.negative:
             report["syn1neg"] = vocab_size * row
         report["total"] = sum(report.values())
@@ -312,9 +462,10 @@ class Word2Vec(KnownParameters):
         if not self.negative:
             raise RuntimeError("predict_output_word needs negative sampling (negative > 0), as "
                                "in gensim")
-        indices = [w if isinstance(w, (int, np.integer)) else self.wv.get_index(w)
-                   for w in context_words_list
-                   if isinstance(w, (int, np.integer)) or w in self.wv]
+        if not hasattr(self, "syn1neg") or not hasattr(self.wv, "vectors"):
+            raise RuntimeError("Parameters required for predicting the output words not found: "
+                               "the model has no trained syn1neg (build_vocab and train it)")
+        indices = [self.wv.get_index(w) for w in context_words_list if w in self.wv]
         if not indices:
             logger.warning("all the context words are outside the vocabulary")
             return None
@@ -324,42 +475,63 @@ class Word2Vec(KnownParameters):
         scores = self.syn1neg @ hidden
         probabilities = np.exp(scores - scores.max())
         probabilities /= probabilities.sum()
-        top = np.argsort(-probabilities)[:topn]
+        top = np.argsort(-probabilities, kind="stable")[:topn]
         return [(self.wv.index_to_key[i], float(probabilities[i])) for i in top]
 
     # -- files ---------------------------------------------------------------------------------
 
-    def save(self, fname_or_handle, **kwargs):
+    def save(self, fname_or_handle, *args, **kwargs):
         """Save the model to a path or URL in this project's safe format (atomic; loading it
-        never runs code). Callbacks, ``trim_rule`` and ``hashfxn`` are code: not saved."""
-        if self._fitted is None:
+        never runs code). Callbacks, ``trim_rule`` and ``hashfxn`` are code: not saved.
+        gensim's own arguments (``separately``, ``sep_limit``, ...) have no effect."""
+        if not self.wv.key_to_index:
             raise RuntimeError("nothing to save: the model has no vocabulary yet")
-        params = {name: getattr(self, name) for name in _STORED}
-        extra = {"corpus_count": self.corpus_count, "corpus_total_words": self.corpus_total_words,
-                 "train_count": self.train_count, "class": "Word2Vec"}
-        checkpoints.save_model(fname_or_handle, {**params, "_gensim_api": extra}, self._fitted)
+        if str(fname_or_handle).endswith(".model"):
+            warnings.warn(f"{fname_or_handle}: torch_w2v writes its own safe format, which "
+                          "gensim cannot read; for gensim, save model.to_gensim(), or the "
+                          "vectors with model.wv.save_word2vec_format(path)", UserWarning,
+                          stacklevel=2)
+        params = stored_params({name: getattr(self, name) for name in _NAMES})
+        extra = {"corpus_count": self.corpus_count,
+                 "corpus_total_words": self.corpus_total_words,
+                 "train_count": self.train_count, "effective_min_count": self.effective_min_count,
+                 "min_alpha_yet_reached": self.min_alpha_yet_reached}
+        modelfile.save_model(fname_or_handle, "Word2Vec", params, self._state(), extra)
 
+    @_ClassOnly
     @classmethod
-    def load(cls, fname, mmap=None):
-        """Load a model written by :meth:`save` (``mmap`` is accepted, no effect). A gensim
-        pickle is refused with a message naming the safe alternative."""
-        params, fitted = checkpoints.load_model(fname)
-        extra = params.pop("_gensim_api", None)
-        if extra is None:
-            raise ValueError(f"{fname} holds a TorchWord2Vec model: load it with "
-                             "torch_w2v.load() (or TorchWord2Vec.load)")
-        model = cls(**params)
-        model._fitted = fitted
-        model.wv = to_keyed_vectors(fitted.vocab, fitted.input_vectors)
-        model.corpus_count = extra["corpus_count"]
-        model.corpus_total_words = extra["corpus_total_words"]
-        model.train_count = extra["train_count"]
+    def load(cls, fname, mmap=None, **kwargs):
+        """Load a model written by :meth:`save` (``mmap`` is accepted, no effect). Reading
+        never runs code from the file and never trains."""
+        saved = modelfile.load_model(fname, {"Word2Vec": _NAMES})
+        model = cls(**saved.params)
+        vocab = saved.fitted.vocab
+        model._history = list(saved.fitted.history)
+        model._show(vocab, saved.fitted.input_vectors, saved.fitted.output_vectors)
+        extra = saved.extra
+        for name in ("corpus_count", "corpus_total_words", "train_count",
+                     "effective_min_count", "min_alpha_yet_reached"):
+            if isinstance(extra.get(name), (int, float)):
+                setattr(model, name, extra[name])
         return model
 
     def __repr__(self) -> str:
-        size = len(self.wv) if self.wv is not None else 0
-        return (f"Word2Vec<vocab={size}, vector_size={self.vector_size}, "
-                f"alpha={self.alpha}>")
+        wv = getattr(self, "wv", None)
+        return (f"Word2Vec<vocab={len(wv) if wv is not None else 0}, "
+                f"vector_size={getattr(self, 'vector_size', '?')}, "
+                f"alpha={getattr(self, 'alpha', '?')}>")
+
+
+def _report(raw_vocab, vocab, sample, min_count, rule, update) -> dict:
+    """gensim's ``prepare_vocab`` report on ``raw_vocab`` and the words kept."""
+    kept = [w for w, c in raw_vocab.items() if trim_decision(w, c, min_count, rule)]
+    retain_total = sum(raw_vocab[w] for w in kept)
+    counts = np.array([raw_vocab[w] for w in kept], dtype=np.float64)
+    keep = keep_probabilities(counts, sample) if len(counts) else counts
+    return {"drop_unique": len(raw_vocab) - len(kept), "retain_total": retain_total,
+            "downsample_unique": int((keep < 1.0).sum()),
+            "downsample_total": int((keep * counts).sum()),
+            "num_retained_words": len(kept) if not update else len(vocab)}
 
 
 def _no_unknown(method: str, kwargs: dict) -> None:
@@ -369,16 +541,23 @@ def _no_unknown(method: str, kwargs: dict) -> None:
 
 
 class _GensimCallbacks(Callback):
-    """Calls gensim ``CallbackAny2Vec`` callbacks with the :class:`Word2Vec` model, whose ``wv``
-    and ``running_training_loss`` show the training so far."""
+    """Calls gensim ``CallbackAny2Vec`` callbacks with the :class:`Word2Vec` model, whose
+    ``wv``, ``syn1neg``/``syn1``, history and ``running_training_loss`` show the training so
+    far (so a callback that saves the model saves what was trained)."""
 
     def __init__(self, model: Word2Vec, callbacks):
         self.model = model
         self.callbacks = list(callbacks)
+        self._earlier = None
 
     def _show(self, run) -> None:
-        self.model.wv = run.keyed_vectors()
-        self.model.running_training_loss = sum(h["loss"] * h["pairs"] for h in run.history)
+        model = self.model
+        if self._earlier is None:
+            self._earlier = list(model._history)
+        model._history = self._earlier + list(run.history)
+        model._show(run.vocab, run.tables.input_vectors.detach().cpu().numpy().copy(),
+                    run.tables.output_vectors.detach().cpu().numpy().copy())
+        model.running_training_loss = sum(h["loss"] * h["pairs"] for h in run.history)
 
     def _call(self, hook: str, run) -> None:
         self._show(run)

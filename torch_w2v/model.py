@@ -19,7 +19,9 @@ Examples
 ...                         generator=torch.Generator().manual_seed(1))
 >>> ctx = torch.tensor([[1, 2]]); ctx_mask = torch.tensor([[True, True]])
 >>> tgt = torch.tensor([[3, 7, 8]]); tgt_mask = torch.ones(1, 3, dtype=torch.bool)
->>> round(float(model(ctx, ctx_mask, tgt, tgt_mask)), 4)  # output vectors start at zero: 3 log 2
+>>> from torch_w2v.modes import Mode
+>>> # zero output vectors: 3 log 2
+>>> round(float(model(ctx, ctx_mask, tgt, tgt_mask, mode=Mode())), 4)
 2.0794
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .modes import DEFAULT_MODE, Mode
+from .modes import Mode
 
 __all__ = ["EmbeddingTables", "block_losses", "cbow_hidden", "logit_losses", "negative_labels"]
 
@@ -71,12 +73,12 @@ def cbow_hidden(u, context_mask, mean: bool):
     return hidden
 
 
-def table_bytes(vocab_size: int, vector_size: int, mode: Mode = DEFAULT_MODE) -> int:
+def table_bytes(vocab_size: int, vector_size: int, mode: Mode) -> int:
     """Bytes of the two float32 tables for ``vocab_size`` words.
 
     Examples
     --------
-    >>> table_bytes(1_000_000, 100)  # negative sampling: 2 tables of 1M x 100 floats
+    >>> table_bytes(1_000_000, 100, Mode())  # negative sampling: 2 tables of 1M x 100 floats
     800000000
     """
     return (vocab_size + mode.output_rows(vocab_size)) * vector_size * 4
@@ -144,7 +146,7 @@ class EmbeddingTables(nn.Module):
         rows = vocab_size if output_rows is None else output_rows
         self.output_vectors = nn.Parameter(torch.zeros(rows, vector_size), requires_grad=False)
 
-    def scores(self, contexts, context_mask, targets, mode: Mode = DEFAULT_MODE, max_norm=None,
+    def scores(self, contexts, context_mask, targets, *, mode: Mode, max_norm=None,
                sparse=False):
         """Logits: (B, C, T), each context word against its block's targets (skip-gram), or
         (B, T), the CBOW hidden vector against them.
@@ -159,21 +161,22 @@ class EmbeddingTables(nn.Module):
         hidden = cbow_hidden(u, context_mask, mode.cbow_mean)
         return torch.bmm(v, hidden.unsqueeze(2)).squeeze(2)  # (B, T, d) @ (B, d, 1)
 
-    def loss_sum(self, contexts, context_mask, targets, target_mask, labels=None,
-                 mode: Mode = DEFAULT_MODE, max_norm=None, sparse=False):
+    def loss_sum(self, contexts, context_mask, targets, target_mask, *, mode: Mode, labels=None,
+                 max_norm=None, sparse=False):
         """``(summed loss, examples)`` of a batch: an example is a (context, centre) pair for
         skip-gram, a block with at least one context word for CBOW. ``labels`` None: negative
         sampling's. Differentiable."""
-        logits = self.scores(contexts, context_mask, targets, mode, max_norm, sparse)
+        logits = self.scores(contexts, context_mask, targets, mode=mode, max_norm=max_norm,
+                             sparse=sparse)
         labels = negative_labels(targets) if labels is None else labels
         losses = block_losses(logits, labels, target_mask)
         examples = context_mask if mode.skip_gram else context_mask.any(1)
         return (losses * examples).sum(), examples.sum()
 
-    def forward(self, contexts, context_mask, targets, target_mask, labels=None,
-                mode: Mode = DEFAULT_MODE, max_norm=None, sparse=False):
+    def forward(self, contexts, context_mask, targets, target_mask, *, mode: Mode, labels=None,
+                max_norm=None, sparse=False):
         """Mean loss over the real examples of a batch (:meth:`loss_sum`), for autograd
         optimisers."""
-        total, examples = self.loss_sum(contexts, context_mask, targets, target_mask, labels,
-                                        mode, max_norm, sparse)
+        total, examples = self.loss_sum(contexts, context_mask, targets, target_mask, mode=mode,
+                                        labels=labels, max_norm=max_norm, sparse=sparse)
         return total / examples.clamp(min=1)

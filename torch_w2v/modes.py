@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MODE", "Mode"]
+__all__ = ["Mode"]
 
 
 @dataclass(frozen=True)
@@ -82,5 +82,3 @@ class Mode:
             ["negative sampling"] if self.negative > 0 else [])
         return f"{arch}, {' + '.join(parts)}"
 
-
-DEFAULT_MODE = Mode()  # skip-gram, negative sampling with 5 noise words

@@ -5,7 +5,7 @@ embedding tables, the word counts, and one JSON document (parameters, words, his
 state, format version) with a SHA-256 digest of everything else. Writes are atomic; a truncated
 or altered file is refused with a ``ValueError``, and so is, before anything is allocated, a
 member that is compressed or whose header declares more data than it holds (a zip bomb, a forged
-shape); :func:`torch_w2v.checkpoints.check_document` then checks the contents like constructor
+shape); :func:`torch_w2v.modelfile.check_document` then checks the contents like constructor
 input. Callables (``callbacks``, ``trim_rule``) are code and are never stored: pass them again
 after loading.
 

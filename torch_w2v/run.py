@@ -1,8 +1,17 @@
 """One training run: corpus → vocabulary → sampler → backend → loop → :class:`FittedModel`.
 
-A :class:`TrainingRun` owns everything a ``fit`` or ``partial_fit`` builds, and nothing outside
-it changes until it returns: the estimator assigns the result only after the run succeeded, so a
-failed run leaves the estimator as it was. Its attributes are what callbacks see.
+A :class:`TrainingRun` owns everything a ``fit`` or ``partial_fit`` (or the gensim facade's
+``build_vocab`` and ``train``) builds, and nothing outside it changes until it returns: the
+estimator assigns the result only after the run succeeded, so a failed run leaves the estimator
+as it was. Its phases are public so that both classes take the same path:
+
+- :meth:`~TrainingRun.scan` reads the corpus once: counts (:mod:`torch_w2v.counting`);
+- :meth:`~TrainingRun.vocabulary` builds (or, continuing a model, grows) the vocabulary;
+- :meth:`~TrainingRun.train` encodes the corpus (from the scan's recording when it has one, so
+  a file is read once per fit), makes the tables, the feed, the step and the loop's hooks, and
+  trains.
+
+Its attributes are what callbacks see.
 
 Examples
 --------
@@ -15,40 +24,31 @@ Examples
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import warnings
 import weakref
 from contextlib import contextmanager
-from itertools import islice
 
 import torch
 
-from . import checkpoints, ops, text
-from .backends import select_backend
+from . import checkpoints
 from .callbacks import ValidationLoss
-from .corpus import (
-    COMPRESSED,
-    CorpusFile,
-    check_tokens,
-    checked_sentences,
-    encode_corpus,
-    resolve_corpus,
-)
-from .distributed import Distributed, EpochSync, byte_share, sync_chunk_tokens
+from .config import TrainingConfig
+from .corpus import checked_sentences, encode_corpus, resolve_corpus
+from .counting import Scan, scan_corpus
 from .fitted import FittedModel
 from .io import unwritable_words
 from .keyedvectors import to_keyed_vectors
 from .model import EmbeddingTables, check_memory
 from .modes import Mode
-from .params import resolve_device
-from .sampling import BATCH_CHUNK_TOKENS, BatchSampler, ChunkFeed, WordDistributions
-from .streaming import StreamingCorpus, count_and_record
-from .train import Position, train_epochs
+from .sampling import BatchSampler, ChunkFeed, WordDistributions
+from .streaming import StreamingCorpus
+from .topology import topology_for
+from .train import DivergenceCheck, EpochLog, Position, ProgressBar, Schedule, train_epochs
 from .vocab import (
+    EmptyVocabulary,
     build_vocab,
-    count_words,
     grow_vocab,
     huffman_tree,
     keep_probabilities,
@@ -56,7 +56,8 @@ from .vocab import (
     percentile_keep_probabilities,
 )
 
-__all__ = ["NothingToTrain", "TrainingRun", "initial_tables", "prepare_backend"]
+__all__ = ["EmptyVocabulary", "NothingToTrain", "TrainingRun", "exclusive_training",
+           "initial_tables"]
 
 
 class NothingToTrain(ValueError):
@@ -67,21 +68,6 @@ class NothingToTrain(ValueError):
         self.raw_words = raw_words
 
 
-def prepare_backend(params: dict):
-    """``(device, backend)`` a run with ``params`` uses, made ready to train (a compiled op is
-    built or loaded here): benchmarks call it before they start the clock.
-
-    Examples
-    --------
-    >>> from torch_w2v import TorchWord2Vec
-    >>> device, backend = prepare_backend(TorchWord2Vec(device="cpu", step="batched").get_params())
-    >>> str(device), backend.name
-    ('cpu', 'batched')
-    """
-    device = resolve_device(params["device"])
-    return device, select_backend(params["step"], device, Mode.from_params(params), params)
-
-
 class TrainingRun:
     """One training run of word2vec with validated parameters.
 
@@ -90,17 +76,22 @@ class TrainingRun:
     params : dict
         :class:`~torch_w2v.TorchWord2Vec` parameters (``get_params()``), already validated.
     previous : FittedModel, optional
-        Continue from this model (``partial_fit``): its words keep their ids and vectors.
+        Continue from this model (``partial_fit``, gensim's ``train`` after ``build_vocab``):
+        its words keep their ids and vectors.
 
     Attributes
     ----------
     params : dict
+    config : TrainingConfig
+        The resolved settings (:mod:`torch_w2v.config`).
     mode : Mode
         The training mode (:mod:`torch_w2v.modes`).
+    topology : SingleProcess or DataParallel
+        One process, or a rank of data-parallel training (:mod:`torch_w2v.topology`).
     vocab : Vocabulary or None
         Set once the corpus is counted.
-    device : torch.device or None
-    backend : Backend or None
+    device : torch.device
+    backend : Backend
         The backend training the batches (:mod:`torch_w2v.backends`).
     tables : EmbeddingTables or None
         The embedding tables, on ``device``, as trained so far (updated in place: copy what
@@ -114,18 +105,17 @@ class TrainingRun:
 
     def __init__(self, params: dict, previous: FittedModel | None = None):
         self.params = dict(params)
+        self.config = TrainingConfig.from_params(self.params)
+        self.topology = topology_for(self.config.distributed)
+        self.mode, self.device, self.backend = self.config.mode, self.config.device, \
+            self.config.backend
         self.previous = previous
-        self.mode = Mode.from_params(self.params)
         self.vocab = None
-        self.device = None
-        self.backend = None
         self.tables = None
         self.position = Position()
-        self.dist = Distributed.current()  # under torchrun: data-parallel (torch_w2v.distributed)
-        progress = self.params["progress"]
-        self.progress = ((_stderr_is_terminal() if progress is None else progress)
-                         and (self.dist is None or self.dist.rank == 0))
         self.corpus_words = 0
+        shown = _stderr_is_terminal() if self.config.progress is None else self.config.progress
+        self.progress = shown and self.topology.writes
 
     @property
     def epoch(self) -> int:
@@ -142,11 +132,11 @@ class TrainingRun:
         vectors = self.tables.input_vectors.detach().cpu().numpy().copy()
         return to_keyed_vectors(self.vocab, vectors)
 
-    # -- the run -------------------------------------------------------------------------------
+    # -- the phases ----------------------------------------------------------------------------
 
     def fit(self, sentences, *, streaming: bool = False, resume: bool = False,
-            validation=None, vocab=None, total_words=None) -> FittedModel:
-        """Train on ``sentences`` (checked re-iterable token lists) and return the result.
+            validation=None) -> FittedModel:
+        """Count ``sentences`` (checked re-iterable token lists), build the vocabulary, train.
 
         Parameters
         ----------
@@ -158,111 +148,100 @@ class TrainingRun:
             Continue from the checkpoint in ``checkpoint_dir`` if there is one.
         validation : iterable of list of str, optional
             Held-out text; each epoch's history gets its mean loss, ``val_loss``.
-        vocab : Vocabulary, optional
-            Train with this vocabulary (``previous``'s, gensim's ``train``): the text is not
-            counted, words outside it are skipped, and counts stay as they are.
-        total_words : int, optional
-            With ``vocab`` and ``streaming``: the text's tokens, if known (else counted).
+        """
+        scan = self.scan(sentences, streaming)
+        try:
+            vocab = self.vocabulary(scan)
+        except BaseException:
+            scan.release()
+            raise
+        return self.train(vocab, scan=scan, streaming=streaming, resume=resume,
+                          validation=validation)
+
+    def scan(self, sentences, streaming: bool = False) -> Scan:
+        """Read the corpus once and count it (:func:`torch_w2v.counting.scan_corpus`), after
+        the checks that need no reading."""
+        self._check_before_reading(sentences)
+        scan = scan_corpus(sentences, streaming=streaming,
+                           max_vocab_size=self.config.max_vocab_size, topology=self.topology)
+        self.corpus_words = scan.total_words
+        return scan
+
+    def vocabulary(self, scan: Scan):
+        """The vocabulary of ``scan``'s counts; continuing ``previous``, its words grown by the
+        new text's (:func:`torch_w2v.vocab.grow_vocab`).
+
+        Raises
+        ------
+        EmptyVocabulary
+            If no word is frequent enough.
+        """
+        c = self.config
+        if self.previous is not None:
+            vocab = grow_vocab(self.previous.vocab, scan.counter, c.min_count, c.trim_rule)
+            _warn_unwritable(vocab.index_to_key[len(self.previous.vocab):])  # the new words
+            return vocab
+        vocab = build_vocab(scan.counter, c.min_count, c.max_final_vocab, c.trim_rule,
+                            c.sorted_vocab)
+        if len(vocab) == 0:
+            raise EmptyVocabulary(
+                f"the vocabulary is empty: no word occurs min_count={c.min_count} times "
+                f"(the most frequent occurs {max(scan.counter.values())} times); lower "
+                "min_count or give a larger corpus")
+        _warn_unwritable(vocab.index_to_key)
+        return vocab
+
+    def train(self, vocab, *, scan: Scan | None = None, sentences=None, streaming: bool = False,
+              total_words: int | None = None, resume: bool = False,
+              validation=None) -> FittedModel:
+        """Train with ``vocab`` on what ``scan`` read (from its recording, if any), or on
+        ``sentences`` not counted by this run (words outside ``vocab`` are skipped; a streamed
+        file's ``total_words`` is counted if not given). Consumes ``scan``'s recording.
 
         Raises
         ------
         NothingToTrain
             If the text holds no word of the vocabulary.
         """
-        if self.params["checkpoint_dir"] and (self.dist is None or self.dist.rank == 0):
-            checkpoints.check_writable(self.params["checkpoint_dir"])
-        if self.dist is not None:  # this rank's share of the text
-            sentences = self._share(sentences)
-        if vocab is not None:
-            self.vocab, recording = vocab, None
-            if streaming and total_words is None:
-                total_words = sum(len(s) for s in checked_sentences(sentences))
-        else:
-            counter, total_words, recording = self._count(sentences, streaming)
+        self.vocab = vocab
+        if scan is not None:
+            self.corpus_words = scan.total_words
         try:
-            if vocab is None:
-                self.vocab = self._vocabulary(counter)
-                del counter
+            if scan is None:
+                self._check_before_reading(sentences)
+                corpus = self._encode(self.topology.share(sentences), streaming, total_words)
+            else:
+                corpus = self._encode(scan.corpus, streaming, scan.local_words, scan.recording)
+                scan.recording = None  # the corpus owns it now
+        finally:
+            if scan is not None:
+                scan.release()
+        try:
+            if not self.corpus_words:  # not counted by this run
+                self.corpus_words = int(self.topology.total(corpus.raw_words)[0])
             checkpoint = None
             if resume:
-                checkpoint = checkpoints.latest(self.params["checkpoint_dir"], self.params,
-                                                self.vocab)
-            corpus = self._encode(sentences, streaming, total_words, recording)
-        except BaseException:
-            if recording is not None:
-                recording.delete()
-            raise
-        try:
+                checkpoint = checkpoints.latest(self.config.checkpoint_dir, self.params, vocab)
             return self._train(corpus, checkpoint, validation)
         finally:
             corpus.close()  # the encoded ids a streaming corpus kept on disk
 
-    def _count(self, sentences, streaming):
-        """Word counts, token count and the text recorded as ids in the same pass: in C++ for a
-        UTF-8 :class:`CorpusFile` (:mod:`torch_w2v.text`), in Python for other streamed corpora;
-        not with ``max_vocab_size`` (gensim prunes the counts sentence by sentence)."""
-        recording = None
-        max_vocab_size = self.params["max_vocab_size"]
-        if max_vocab_size is None and text.applies(sentences) and ops.load():
-            counter, total, recording = text.count_and_record_file(sentences.path,
-                                                                   sentences.byte_range)
-        elif streaming and max_vocab_size is None:
-            counter, total, recording = count_and_record(checked_sentences(sentences))
-        else:
-            counter, total, _ = count_words(checked_sentences(sentences), max_vocab_size)
-        local_total = total
-        if self.dist is not None:  # the whole corpus's counts, in its first-seen order
-            counter, total = self.dist.merge_counts(counter, total)
-        if total == 0:
-            raise ValueError("the corpus is empty: it holds no tokens to train on")
-        check_tokens(counter)
-        self.corpus_words = total
-        return counter, local_total, recording
+    # -- the parts -------------------------------------------------------------------------------
 
-    def _share(self, sentences):
-        """This rank's contiguous share of the corpus, after checking that every rank runs the
-        same parameters on the same corpus."""
-        p = self.params
-        if p["max_vocab_size"] is not None or p["checkpoint_every"] is not None:
-            raise ValueError("distributed training supports neither max_vocab_size (gensim "
-                             "prunes sentence by sentence, which ranks cannot share) nor "
-                             "checkpoint_every (checkpoints are taken at epoch ends, when "
-                             "the ranks agree): leave them None")
-        if isinstance(sentences, CorpusFile):
-            path = os.fspath(sentences.path)
-            if not os.path.isfile(path) or path.endswith(COMPRESSED):
-                raise ValueError(f"distributed training reads each rank's share of {path} by "
-                                 "byte offsets: give a plain, uncompressed local file (e.g. "
-                                 "`gunzip -k` it first)")
-            size = os.path.getsize(path)
-            self.dist.check_same(p, f"{os.path.basename(path)} ({size} bytes)")
-            return sentences.share(*byte_share(size, self.dist.rank, self.dist.world_size))
-        n = len(sentences) if hasattr(sentences, "__len__") else sum(1 for _ in sentences)
-        self.dist.check_same(p, f"{n} sentences")
-        return SentenceSlice(sentences, self.dist.share(n))
+    def _check_before_reading(self, sentences) -> None:
+        if self.config.checkpoint_dir and self.topology.writes:
+            checkpoints.check_writable(self.config.checkpoint_dir)
+        self.topology.check_same(self.params, _describe(sentences))
 
-    def _vocabulary(self, counter):
-        p = self.params
-        if self.previous is not None:
-            vocab = grow_vocab(self.previous.vocab, counter, p["min_count"], p["trim_rule"])
-            _warn_unwritable(vocab.index_to_key[len(self.previous.vocab):])  # the new words
-            return vocab
-        vocab = build_vocab(counter, p["min_count"], p["max_final_vocab"], p["trim_rule"],
-                            p["sorted_vocab"])
-        if len(vocab) == 0:
-            raise ValueError(
-                f"the vocabulary is empty: no word occurs min_count={p['min_count']} times "
-                f"(the most frequent occurs {max(counter.values())} times); "
-                "lower min_count or give a larger corpus")
-        _warn_unwritable(vocab.index_to_key)
-        return vocab
-
-    def _encode(self, sentences, streaming, total_words, recording):
+    def _encode(self, sentences, streaming: bool, raw_words, recording=None):
+        """The corpus as word ids: streamed through an id file on disk, or in memory."""
         if streaming:  # memory bounded by a chunk; encoded ids kept on disk between epochs
-            return StreamingCorpus(sentences, self.vocab.key_to_index, total_words,
+            if raw_words is None:
+                raw_words = sum(len(s) for s in checked_sentences(sentences))
+            return StreamingCorpus(sentences, self.vocab.key_to_index, raw_words,
                                    recording=recording)
         if recording is not None:  # counted in C++: the ids are recorded already
-            corpus = StreamingCorpus(sentences, self.vocab.key_to_index, total_words,
+            corpus = StreamingCorpus(sentences, self.vocab.key_to_index, raw_words,
                                      recording=recording).to_encoded()
         else:
             corpus = encode_corpus(checked_sentences(sentences),  # 4 bytes a token
@@ -272,52 +251,23 @@ class TrainingRun:
         return corpus
 
     def _train(self, corpus, checkpoint, validation) -> FittedModel:
-        p = self.params
-        self.device, self.backend = prepare_backend(p)
-        batch_size = p["batch_size"] or self.backend.default_batch_size(self.device,
-                                                                        corpus.raw_words)
+        c = self.config
+        batch_size = c.batch_size_for(corpus.raw_words)
         self._check_memory(batch_size)
         earlier = list(self.previous.history) if self.previous is not None else []
-        seed = p["seed"] + len(earlier)  # a continued model draws new random streams
-        self.tables = self._tables(seed)
+        seed = c.seed + len(earlier)  # a continued model draws new random streams
+        self.tables = initial_tables(len(self.vocab), c.vector_size, self.mode, seed,
+                                     self.previous).to(self.device)
         distributions = self._distributions()
-        rank = self.dist.rank if self.dist is not None else 0
-        if self.dist is not None and not self.corpus_words:  # not counted here (a given vocab)
-            self.corpus_words = int(self.dist.sum_numbers(corpus.raw_words)[0])
-        if self.backend.consumes == "chunks":  # it samples the text itself
-            chunk_tokens = self.backend.chunk_tokens
-            if self.dist is not None:  # ranks merge their changes after every chunk
-                chunk_tokens = sync_chunk_tokens(self.dist.world_size, chunk_tokens)
-            feed = ChunkFeed(seed, chunk_tokens, stream=rank)
-        else:
-            chunk_tokens = None  # the sampler's default
-            if self.dist is not None:  # ranks merge their changes after every chunk
-                chunk_tokens = sync_chunk_tokens(self.dist.world_size, BATCH_CHUNK_TOKENS)
-            feed = self._sampler(distributions, batch_size, seed + 1_000_003 * rank,
-                                 chunk_tokens)
-        sync = None
-        if self.dist is not None:
-            sync = EpochSync(self.dist, self.tables, self.mode, self.vocab.counts)
+        feed = self._feed(distributions, batch_size, seed)
         if checkpoint is not None:
             self.position = checkpoints.restore(checkpoint, self.tables, feed.generator)
-        save = None
-        if p["checkpoint_dir"] and rank == 0:  # distributed: rank 0, once the ranks agree
-            def save(position):
-                checkpoints.save(p["checkpoint_dir"], p, self.vocab, self.tables,
-                                 feed.generator, position, corpus.raw_words)
-        callbacks = list(p["callbacks"])
-        if validation is not None:  # first, so the other callbacks see val_loss
-            held_out = encode_corpus(checked_sentences(resolve_corpus(validation, None)),
-                                     self.vocab.key_to_index)  # read once: any iterable will do
-            callbacks.insert(0, ValidationLoss(held_out,
-                                               self._sampler(distributions, batch_size, seed)))
-        step = self.backend.make_step(self.tables, p, distributions)
-        history = train_epochs(self.tables, feed, corpus, step, epochs=p["epochs"],
-                               alpha=p["alpha"], min_alpha=p["min_alpha"],
-                               callbacks=callbacks, run=self, progress=self.progress,
-                               position=self.position, checkpoint=save,
-                               checkpoint_every=p["checkpoint_every"], sync=sync,
-                               mode=self.mode)
+        hooks = self._hooks(corpus, feed, distributions, batch_size, seed, validation)
+        step = self.backend.make_step(self.tables, c, distributions)
+        schedule = Schedule(c.alpha, c.min_alpha, corpus.raw_words * c.epochs)
+        history = train_epochs(feed, corpus, step, schedule, epochs=c.epochs,
+                               position=self.position, hooks=hooks, run=self,
+                               device=self.device)
         call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
         return FittedModel(
             vocab=self.vocab,
@@ -326,43 +276,83 @@ class TrainingRun:
             history=earlier + [dict(h, run=call) for h in history],
             corpus_words=self.corpus_words or corpus.raw_words, device=str(self.device))
 
+    def _feed(self, distributions, batch_size: int, seed: int):
+        """What the loop iterates: chunks of text for a backend that samples itself, else
+        batches from a sampler; each rank of a distributed run draws its own numbers."""
+        stream = self.topology.stream
+        if self.config.consumes_chunks:
+            return ChunkFeed(seed, self.topology.chunk_tokens(self.backend.chunk_tokens),
+                             stream=stream)
+        chunk_tokens = None
+        if self.topology.distributed:  # ranks merge their changes after every chunk
+            chunk_tokens = self.topology.chunk_tokens(BatchSampler.CHUNK_TOKENS)
+        return self._sampler(distributions, batch_size, seed + 1_000_003 * stream, chunk_tokens)
+
+    def _hooks(self, corpus, feed, distributions, batch_size, seed, validation) -> list:
+        """The loop's hooks, in the order they run: merges, the divergence check, validation,
+        checkpoints, the epoch's log line, users' callbacks, the progress bar."""
+        c = self.config
+        hooks = []
+        merger = self.topology.merger(self.tables, self.mode, self.vocab.counts)
+        if merger is not None:
+            hooks.append(merger)
+        hooks.append(DivergenceCheck(self.tables, self.mode))
+        if validation is not None:
+            held_out = encode_corpus(checked_sentences(resolve_corpus(validation, None)),
+                                     self.vocab.key_to_index)  # read once: any iterable will do
+            hooks.append(ValidationLoss(held_out, self._sampler(distributions, batch_size, seed)))
+        if c.checkpoint_dir and self.topology.writes:  # distributed: rank 0, once ranks agree
+            def save(position):
+                checkpoints.save(c.checkpoint_dir, self.params, self.vocab, self.tables,
+                                 feed.generator, position, corpus.raw_words)
+            hooks.append(checkpoints.Checkpointer(save, self.position, c.checkpoint_every))
+        hooks.append(EpochLog(c.epochs))
+        hooks.extend(c.callbacks)
+        if self.progress:
+            hooks.append(ProgressBar(corpus.raw_words * c.epochs, self.position))
+        return hooks
+
     def _check_memory(self, batch_size: int) -> None:
         """Refuse tables (with the optimizer's state, a distributed run's copies) or batches
         larger than the device's free memory, before allocating any."""
-        p = self.params
-        copies = 1 + 2 * (p["optimizer"] != "sgd") + 2 * (self.dist is not None)
+        c = self.config
+        copies = 1 + 2 * (c.optimizer != "sgd") + self.topology.table_copies()
         batch_bytes = 0
-        if self.backend.consumes != "chunks":  # batches of gathered vectors and their grads
-            batch_bytes = 3 * batch_size * (1 + self.mode.negative) * p["vector_size"] * 4
-        check_memory(len(self.vocab), p["vector_size"], self.mode, self.device, copies,
+        if not c.consumes_chunks:  # batches of gathered vectors and their grads
+            batch_bytes = 3 * batch_size * (1 + self.mode.negative) * c.vector_size * 4
+        check_memory(len(self.vocab), c.vector_size, self.mode, self.device, copies,
                      batch_bytes)
 
-    def _tables(self, seed):
-        return initial_tables(len(self.vocab), self.params["vector_size"], self.mode, seed,
-                              self.previous).to(self.device)
-
     def _distributions(self) -> WordDistributions:
-        p, counts = self.params, self.vocab.counts
-        if p["subsampling"] == "percentile":
-            keep = percentile_keep_probabilities(counts, p["subsample_percentile"])
+        c, counts = self.config, self.vocab.counts
+        if c.subsampling == "percentile":
+            keep = percentile_keep_probabilities(counts, c.subsample_percentile)
         else:
-            keep = keep_probabilities(counts, p["sample"])
+            keep = keep_probabilities(counts, c.sample)
         tree = huffman_tree(counts) if self.mode.hs else None
-        return WordDistributions(keep, noise_distribution(counts, p["ns_exponent"]), tree)
+        lockf = self.previous.lockf_for(len(counts)) if self.previous is not None else None
+        if lockf is not None and c.optimizer != "sgd":
+            raise ValueError(f"vectors_lockf freezes rows for SGD; optimizer={c.optimizer!r} "
+                             "would move them: use optimizer='sgd', or unfreeze the rows")
+        return WordDistributions(keep, noise_distribution(counts, c.ns_exponent), tree, lockf)
 
-    def _sampler(self, distributions, batch_size, seed, chunk_tokens=None):
-        p = self.params
-        return BatchSampler(
-            distributions.keep, distributions.noise,
-            window=p["window"], negative=self.mode.negative, shrink_windows=p["shrink_windows"],
-            batch_size=batch_size, device=self.device,
+    def _sampler(self, distributions, batch_size, seed, chunk_tokens=None) -> BatchSampler:
+        return BatchSampler.from_config(
+            self.config, distributions, batch_size=batch_size,
             generator=torch.Generator(self.device).manual_seed(seed),
-            subsample_independently=p["subsampling"] == "percentile",
-            full_windows_only=p["full_windows_only"],
-            noise_table_size=p["noise_table_size"] if p["noise_sampler"] == "table" else None,
-            tree=distributions.tree, hs_offset=self.mode.hs_offset(len(self.vocab)),
-            chunk_tokens=chunk_tokens,
-        )
+            hs_offset=self.mode.hs_offset(len(self.vocab)), chunk_tokens=chunk_tokens)
+
+
+def _describe(sentences) -> str:
+    """What ranks compare to know they were given the same corpus."""
+    import os
+
+    path = getattr(sentences, "path", None)
+    if path is not None:
+        size = os.path.getsize(path) if os.path.isfile(path) else -1
+        return f"{os.path.basename(os.fspath(path))} ({size} bytes)"
+    n = len(sentences) if hasattr(sentences, "__len__") else "?"
+    return f"{n} sentences"
 
 
 _TRAINING = weakref.WeakSet()  # the estimators in a fit now
@@ -396,19 +386,6 @@ def _warn_unwritable(words) -> None:
             "whitespace: they train, and est.save() keeps them, but the word2vec format cannot "
             "(save_word2vec_format refuses them); split such tokens, or replace their "
             "whitespace (e.g. 'New_York'), before fitting", UserWarning, stacklevel=4)
-
-
-class SentenceSlice:
-    """A re-iterable slice of a re-iterable corpus (one rank's share)."""
-
-    def __init__(self, sentences, part: slice):
-        self.sentences, self.part = sentences, part
-
-    def __iter__(self):
-        return islice(self.sentences, self.part.start, self.part.stop)
-
-    def __len__(self) -> int:
-        return self.part.stop - self.part.start
 
 
 def initial_tables(size: int, vector_size: int, mode: Mode, seed: int,

@@ -49,11 +49,21 @@ class WordDistributions:
         Noise-word distribution (``count ** ns_exponent``, normalised).
     tree : HuffmanTree, optional
         The words' Huffman tree, for hierarchical softmax.
+    lockf : ndarray of float32, optional
+        gensim's ``vectors_lockf``: the share of its step each word's input vector takes (0
+        freezes it), one value for all words or one per word; None: every row trains.
     """
 
     keep: np.ndarray
     noise: np.ndarray
     tree: object = None
+    lockf: np.ndarray | None = None
+
+    def lockf_on(self, device) -> torch.Tensor | None:
+        """``lockf`` as a float32 tensor on ``device`` (None if every row trains fully)."""
+        if self.lockf is None:
+            return None
+        return torch.as_tensor(np.asarray(self.lockf, dtype=np.float32), device=device)
 
 
 @dataclass
@@ -317,6 +327,21 @@ class BatchSampler:
         Tokens windowed at once (default: 65,536 or twice ``batch_size``, whichever is more);
         memory for sampling is about 100 bytes a chunk token.
     """
+
+    CHUNK_TOKENS = BATCH_CHUNK_TOKENS
+
+    @classmethod
+    def from_config(cls, config, distributions: WordDistributions, *, batch_size: int,
+                    generator, hs_offset: int, chunk_tokens=None) -> BatchSampler:
+        """The sampler of a run's :class:`~torch_w2v.config.TrainingConfig`."""
+        return cls(
+            distributions.keep, distributions.noise, window=config.window,
+            negative=config.mode.negative, shrink_windows=config.shrink_windows,
+            batch_size=batch_size, device=config.device, generator=generator,
+            subsample_independently=config.subsampling == "percentile",
+            full_windows_only=config.full_windows_only,
+            noise_table_size=config.noise_table_size, tree=distributions.tree,
+            hs_offset=hs_offset, chunk_tokens=chunk_tokens)
 
     def __init__(self, keep_prob, noise, *, window, negative, shrink_windows, batch_size,
                  device, generator, chunk_tokens=None, subsample_independently=False,

@@ -8,9 +8,9 @@ by a chunk and the text is tokenised once.
 Examples
 --------
 >>> import numpy as np
->>> counter, total, recording = count_and_record([["the", "cat"], ["a", "cat"]])
->>> counter, total
-(Counter({'cat': 2, 'the': 1, 'a': 1}), 4)
+>>> counter, total, sentences, recording = count_and_record([["the", "cat"], ["a", "cat"]])
+>>> counter, total, sentences
+(Counter({'cat': 2, 'the': 1, 'a': 1}), 4, 2)
 >>> corpus = StreamingCorpus(None, {"cat": 0, "the": 1}, total, recording=recording)
 >>> [(ids.tolist(), sentence.tolist(), raw) for ids, sentence, raw in corpus.chunks(65536)]
 [([1, 0, 0], [0, 0, 1], 4)]
@@ -34,7 +34,8 @@ import numpy as np
 
 from .corpus import _drop_out_of_vocabulary, _raw_flushes, _vocabulary_encoder
 
-__all__ = ["StreamingCorpus", "IdFile", "FirstSeenIds", "count_and_record", "read_ahead"]
+__all__ = ["StreamingCorpus", "IdFile", "FirstSeenIds", "count_and_record", "read_ahead",
+           "record_flushes"]
 
 
 class FirstSeenIds:
@@ -220,18 +221,29 @@ def count_and_record(sentences: Iterable) -> tuple:
     counter : Counter
         Word counts, words in first-seen order.
     total_words : int
+    sentences : int
     recording : IdFile or None
         None (after a warning) where the file could not be written.
     """
     first_seen = FirstSeenIds()
     kept: list = []
     flushes = _raw_flushes(sentences, first_seen.encode, StreamingCorpus.FLUSH_TOKENS)
-    total = sum(len(ids) for ids, _ in _recorded(flushes, kept.append))
+    total, lines = record_flushes(flushes, kept.append)
     counter = first_seen.counter()
     recording = kept[-1]
     if recording is not None:
         recording.words = counter  # its keys, in id order, give the remap to the vocabulary
-    return counter, total, recording
+    return counter, total, lines, recording
+
+
+def record_flushes(flushes, keep) -> tuple:
+    """Write ``(ids, sentence_lengths)`` flushes to a new :class:`IdFile` (``keep`` gets it,
+    or None: :func:`_recorded`); returns the tokens and sentences they held."""
+    tokens = sentences = 0
+    for ids, lengths in _recorded(flushes, keep):
+        tokens += len(ids)
+        sentences += len(lengths)
+    return tokens, sentences
 
 
 def _recorded(flushes, keep):

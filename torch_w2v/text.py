@@ -14,9 +14,9 @@ Examples
 >>> from torch_w2v.corpus import CorpusFile
 >>> path = os.path.join(tempfile.mkdtemp(), "c.txt")
 >>> _ = open(path, "w").write("the cat\\u00a0sat\\r\\n\\nthe dog\\n")
->>> counter, total, recording = count_and_record_file(path)   # doctest: +SKIP
->>> counter, total                                            # doctest: +SKIP
-(Counter({'the': 2, 'cat': 1, 'sat': 1, 'dog': 1}), 5)
+>>> counter, total, sentences, recording = count_and_record_file(path)   # doctest: +SKIP
+>>> counter, total, sentences                                          # doctest: +SKIP
+(Counter({'the': 2, 'cat': 1, 'sat': 1, 'dog': 1}), 5, 2)
 >>> applies(CorpusFile(path))
 True
 """
@@ -27,7 +27,7 @@ from collections import Counter
 import numpy as np
 
 from .corpus import ENCODING_ADVICE, CorpusFile, reading_errors
-from .streaming import StreamingCorpus, _recorded, read_ahead
+from .streaming import StreamingCorpus, read_ahead, record_flushes
 
 __all__ = ["BLOCK_BYTES", "applies", "count_and_record_file"]
 
@@ -92,8 +92,9 @@ def count_and_record_file(path, byte_range=None) -> tuple:
     """Count the words of a UTF-8 corpus file and record it as first-seen ids, in C++.
 
     The same result as :func:`torch_w2v.streaming.count_and_record` on
-    ``CorpusFile(path)``: ``(counter, total_words, recording)``; with ``byte_range``, of the
-    lines that start in that range of a local file (:class:`~torch_w2v.corpus.LineRange`).
+    ``CorpusFile(path)``: ``(counter, total_words, sentences, recording)``; with
+    ``byte_range``, of the lines that start in that range of a local file
+    (:class:`~torch_w2v.corpus.LineRange`).
 
     Raises
     ------
@@ -122,11 +123,11 @@ def count_and_record_file(path, byte_range=None) -> tuple:
                 raise ValueError(f"{first_line}: {ENCODING_ADVICE}") from None
 
     kept: list = []
-    flushes = _flushes(counted(), StreamingCorpus.FLUSH_TOKENS)
-    total = sum(len(ids) for ids, _ in _recorded(flushes, kept.append))
+    total, sentences = record_flushes(_flushes(counted(), StreamingCorpus.FLUSH_TOKENS),
+                                      kept.append)
     words = bytes(counter.words().numpy()).decode("utf-8").split("\n")[:-1]
     counts = Counter(dict(zip(words, counter.word_counts().tolist())))
     recording = kept[-1]
     if recording is not None:
         recording.words = counts  # its keys, in id order, give the remap to the vocabulary
-    return counts, total, recording
+    return counts, total, sentences, recording

@@ -24,10 +24,15 @@ from typing import Callable
 import numpy as np
 from gensim.utils import RULE_DEFAULT, RULE_DISCARD, RULE_KEEP
 
-__all__ = ["HuffmanTree", "Vocabulary", "build_vocab", "count_words", "effective_min_count",
-           "grow_vocab",
+__all__ = ["EmptyVocabulary", "HuffmanTree", "Vocabulary", "build_vocab", "count_words",
+           "effective_min_count", "grow_vocab", "trim_decision",
            "huffman_tree", "keep_probabilities", "noise_distribution",
            "percentile_keep_probabilities"]
+
+
+class EmptyVocabulary(ValueError, RuntimeError):
+    """No word to train: the corpus is empty, or no word is frequent enough (a ``ValueError``;
+    a ``RuntimeError`` too, as gensim raises one)."""
 
 
 @dataclass
@@ -94,7 +99,8 @@ def count_words(sentences: Iterable, max_vocab_size: int | None = None) -> tuple
     return counter, total, n_sentences
 
 
-def _trim_decision(word, count, min_count, trim_rule) -> bool:
+def trim_decision(word, count, min_count, trim_rule) -> bool:
+    """Whether ``word`` seen ``count`` times stays: ``trim_rule``'s answer, else ``min_count``."""
     if trim_rule is not None:
         rule = trim_rule(word, count, min_count)
         if rule == RULE_DISCARD:
@@ -147,7 +153,7 @@ def build_vocab(
         Sort by descending count, ties ordered exactly as gensim orders them.
     """
     threshold = effective_min_count(counter, min_count, max_final_vocab)
-    words = [w for w, c in counter.items() if _trim_decision(w, c, threshold, trim_rule)]
+    words = [w for w, c in counter.items() if trim_decision(w, c, threshold, trim_rule)]
     counts = np.fromiter((counter[w] for w in words), np.int64, len(words))
     if sorted_vocab:
         # gensim's exact order: descending count, ties in reverse first-seen order
@@ -198,7 +204,8 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.float64)
     if not sample:
         return np.ones_like(counts)
-    threshold = sample * counts.sum() if sample < 1.0 else sample * (3 + np.sqrt(5)) / 2
+    # gensim: a sample of 1 or more is a count, rounded down (``int(...)``)
+    threshold = sample * counts.sum() if sample < 1.0 else int(sample * (3 + np.sqrt(5)) / 2)
     return np.minimum(1.0, (np.sqrt(counts / threshold) + 1) * threshold / counts)
 
 

@@ -15,12 +15,14 @@ training mode and the parameters, and can run here. Adding a backend is one modu
 
 Examples
 --------
+>>> from types import SimpleNamespace
 >>> import torch
 >>> from torch_w2v.modes import Mode
->>> params = {"optimizer": "adam", "max_norm": None}
->>> select_backend("auto", torch.device("cpu"), Mode(), params).name
+>>> config = SimpleNamespace(device=torch.device("cpu"), mode=Mode(), optimizer="adam",
+...                          max_norm=None)
+>>> select_backend("auto", config).name
 'autograd'
->>> select_backend("fused", torch.device("cpu"), Mode(), params)  # doctest: +ELLIPSIS
+>>> select_backend("fused", config)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 ValueError: step='fused' cannot train these parameters: it does not implement optimizer='adam' ...
@@ -44,31 +46,34 @@ def backend_names() -> tuple:
     return tuple(backend.name for backend in BACKENDS)
 
 
-def select_backend(step: str, device, mode, params: dict) -> Backend:
+def select_backend(step: str, config) -> Backend:
     """The backend that trains a run: ``step`` by name, or the first that can (``"auto"``).
+
+    ``config`` is the run's :class:`~torch_w2v.config.TrainingConfig` (its ``device``,
+    ``mode``, ``optimizer`` and ``max_norm`` decide).
 
     Raises
     ------
     ValueError
-        If the named backend cannot train ``mode`` with ``params`` on ``device`` (or, with
-        ``"auto"``, none can).
+        If the named backend cannot train ``config`` (or, with ``"auto"``, none can).
     RuntimeError
         If the named backend cannot run on this machine (its op does not build).
     """
     if step == "auto":
         reasons = []
         for backend in BACKENDS:
-            why = backend.unsupported(device, mode, params) or backend.unavailable()
+            why = backend.unsupported(config) or backend.unavailable()
             if why is None:
                 return backend
             reasons.append(f"{backend.name}: {why}")
-        raise ValueError(f"no backend trains {mode} with these parameters on {device} ("
+        raise ValueError(f"no backend trains {config.mode} with these parameters on "
+                         f"{config.device} ("
                          + "; ".join(reasons) + ")")
     backend = next((b for b in BACKENDS if b.name == step), None)
     if backend is None:
         raise ValueError(f"step must be 'auto' or one of {', '.join(map(repr, backend_names()))}"
                          f", got {step!r}")
-    why = backend.unsupported(device, mode, params)
+    why = backend.unsupported(config)
     if why:
         raise ValueError(f"step={step!r} cannot train these parameters: it {why}; "
                          "use step='auto'")

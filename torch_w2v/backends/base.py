@@ -5,11 +5,12 @@ devices and training modes (:class:`torch_w2v.modes.Mode`) it supports, whether 
 at all (a compiled op may not build), what it consumes, its default batch size, and makes the
 step function that a run calls once per item::
 
-    step = backend.make_step(tables, params, distributions)
+    step = backend.make_step(tables, config, distributions)
     loss_sum, examples, effective = step(item, lr_start, lr_end)   # no host sync
 
-``tables`` is a :class:`torch_w2v.model.EmbeddingTables`, updated in place; ``distributions``
-the run's :class:`torch_w2v.sampling.WordDistributions`. An item is a
+``tables`` is a :class:`torch_w2v.model.EmbeddingTables`, updated in place; ``config`` the
+run's :class:`torch_w2v.config.TrainingConfig` (a backend never reads raw parameters);
+``distributions`` the run's :class:`torch_w2v.sampling.WordDistributions`. An item is a
 :class:`torch_w2v.sampling.Batch` of sampled blocks for a backend that consumes ``"batches"``
 (the run samples them), or a :class:`torch_w2v.sampling.Chunk` of encoded text for one that
 consumes ``"chunks"`` (it samples itself). The learning rate falls linearly from ``lr_start``
@@ -17,7 +18,7 @@ to ``lr_end`` over the item; ``loss_sum`` is the summed loss of the item's pairs
 update (:func:`torch_w2v.model.logit_losses`), ``examples`` how many examples it held
 ((context, centre) pairs for skip-gram, blocks for CBOW), ``effective`` how many in-vocabulary
 words of it subsampling kept (gensim's "effective words"), as 0-d tensors or ints. The mode
-follows from ``params`` (:meth:`Mode.from_params`).
+is ``config.mode``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import torch
 
 __all__ = ["Backend", "Step"]
 
-Step = Callable[[object, float, float], tuple[torch.Tensor, torch.Tensor]]
+Step = Callable[[object, float, float], tuple]
 
 
 class Backend:
@@ -62,15 +63,16 @@ class Backend:
     consumes: str = "batches"
     chunk_tokens: int | None = None
 
-    def unsupported(self, device: torch.device, mode, params: dict) -> str | None:
-        """Why this backend cannot train ``mode`` (a :class:`~torch_w2v.modes.Mode`) with
-        ``params`` on ``device``, or None."""
+    def unsupported(self, config) -> str | None:
+        """Why this backend cannot train ``config`` (its ``device``, ``mode``, ``optimizer``
+        and ``max_norm``), or None."""
+        device, mode = config.device, config.mode
         if device.type not in self.devices:
             return f"runs on {' and '.join(sorted(self.devices))} only, not on {device}"
         if mode.architecture not in self.architectures or not mode.objectives <= self.objectives:
             return f"does not train {mode}"
-        if params["optimizer"] not in self.optimizers:
-            return (f"does not implement optimizer={params['optimizer']!r} (only "
+        if config.optimizer not in self.optimizers:
+            return (f"does not implement optimizer={config.optimizer!r} (only "
                     + ", ".join(map(repr, sorted(self.optimizers))) + ")")
         return None
 
@@ -84,7 +86,7 @@ class Backend:
         chunks, the batches of the validation loss)."""
         raise NotImplementedError
 
-    def make_step(self, tables, params: dict, distributions) -> Step:
+    def make_step(self, tables, config, distributions) -> Step:
         """The step function updating ``tables`` in place (see the module docstring)."""
         raise NotImplementedError
 

@@ -13,7 +13,8 @@ Examples
 >>> tables = EmbeddingTables(10, 4, generator=torch.Generator().manual_seed(1))
 >>> batch = Batch(torch.tensor([[1, 2]]), torch.tensor([[True, True]]), torch.tensor([[3, 7, 8]]),
 ...               torch.ones(1, 3, dtype=torch.bool), raw_words=3)
->>> loss_sum, pairs = sgd_step(tables, batch, lr=0.025)
+>>> from torch_w2v.modes import Mode
+>>> loss_sum, pairs = sgd_step(tables, batch, lr=0.025, mode=Mode())
 >>> round(float(loss_sum) / float(pairs), 4)  # output vectors start at zero: 3 logits * log 2
 2.0794
 """
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import block_losses, cbow_hidden
-from ..modes import DEFAULT_MODE, Mode
+from ..modes import Mode
 from .base import Backend
 
 __all__ = ["SUB_STEP_PAIRS", "Batched", "sgd_step", "summed_step_batch_size"]
@@ -43,8 +44,9 @@ class Batched(Backend):
     def default_batch_size(self, device, corpus_words):
         return summed_step_batch_size(device, corpus_words)
 
-    def make_step(self, tables, params, distributions):
-        mode = Mode.from_params(params)
+    def make_step(self, tables, config, distributions):
+        mode, update_cap, max_norm = config.mode, config.update_cap, config.max_norm
+        lockf = distributions.lockf_on(config.device)
 
         def sub_steps(batch, lr_start, lr_end):
             """The batch in sequential sub-steps of at most SUB_STEP_PAIRS pairs, the learning
@@ -53,8 +55,8 @@ class Batched(Backend):
             loss_sum = pairs = 0
             for k, part in enumerate(parts):
                 lr = lr_start + (lr_end - lr_start) * k / len(parts)
-                loss, n = sgd_step(tables, part, lr, update_cap=params["update_cap"],
-                                   max_norm=params["max_norm"], mode=mode)
+                loss, n = sgd_step(tables, part, lr, mode, update_cap=update_cap,
+                                   max_norm=max_norm, lockf=lockf)
                 loss_sum, pairs = loss_sum + loss, pairs + n
             return loss_sum, pairs, batch.effective_words
 
@@ -69,9 +71,12 @@ def summed_step_batch_size(device, corpus_words: int) -> int:
 
 
 @torch.no_grad()
-def sgd_step(tables, batch, lr: float, update_cap: float | None = None,
-             max_norm: float | None = None, mode: Mode = DEFAULT_MODE):
+def sgd_step(tables, batch, lr: float, mode: Mode, update_cap: float | None = None,
+             max_norm: float | None = None, lockf: torch.Tensor | None = None):
     """One plain-SGD step of ``tables`` on the rows ``batch`` touches.
+
+    ``lockf`` (gensim's ``vectors_lockf``, one value or one per word, on the tables' device)
+    scales each input row's step (0 freezes it).
 
     With ``update_cap``, a row that more than ``update_cap`` logits of the batch update gets
     their summed step scaled by ``update_cap / logits``. Sequential SGD lets each of those
@@ -125,6 +130,8 @@ def sgd_step(tables, batch, lr: float, update_cap: float | None = None,
                   tables.input_vectors.shape[0])
         _cap_rows(step_v, targets, logits_v.reshape(-1), update_cap,
                   tables.output_vectors.shape[0])
+    if lockf is not None:  # gensim's vectors_lockf: the share of its step a word's row takes
+        step_u.mul_(lockf[contexts % len(lockf)].unsqueeze(1))
     tables.input_vectors.index_add_(0, contexts, step_u)
     tables.output_vectors.index_add_(0, targets, step_v)
     return loss_sum, examples

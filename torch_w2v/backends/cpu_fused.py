@@ -22,8 +22,6 @@ import threading
 import torch
 
 from .. import ops
-from ..modes import Mode
-from ..params import resolve_workers
 from ..sampling import noise_sampler
 from .base import Backend
 
@@ -53,10 +51,10 @@ class CpuFused(Backend):
     consumes = "chunks"
     chunk_tokens = 1 << 17  # per op call: progress, checkpoints and the lr follow chunks
 
-    def unsupported(self, device, mode, params):
-        if params["max_norm"] is not None:
+    def unsupported(self, config):
+        if config.max_norm is not None:
             return "does not renormalise rows (max_norm); the batched step does"
-        return super().unsupported(device, mode, params)
+        return super().unsupported(config)
 
     def unavailable(self):
         if not ops.load():
@@ -68,35 +66,31 @@ class CpuFused(Backend):
         """Training reads chunks; this only sizes the batches of a validation loss."""
         return 32_768
 
-    def make_step(self, tables, params, distributions):
+    def make_step(self, tables, config, distributions):
         op = torch.ops.torch_w2v.train_chunk
-        mode = Mode.from_params(params)
+        mode = config.mode
         input_vectors, output_vectors = tables.input_vectors, tables.output_vectors
         keep = torch.as_tensor(distributions.keep, dtype=torch.float32)
-        nothing = torch.zeros(0, dtype=torch.int64)
-        noise = (nothing, torch.zeros(0), nothing)
+        noise = (None, None, None)
         if mode.negative:
-            table_size = (params["noise_table_size"] if params["noise_sampler"] == "table"
-                          else None)
             values, accept, alias = noise_sampler(distributions.noise, "cpu",
-                                                  table_size).alias_form()
+                                                  config.noise_table_size).alias_form()
             noise = (values, accept.to(torch.float32), alias)
-        tree = distributions.tree
-        paths = (torch.zeros(0, 0, dtype=torch.int64), torch.zeros(0, 0, dtype=torch.int8),
-                 torch.zeros(0, dtype=torch.int64))
+        paths = (None, None, None)
         if mode.hs:
+            tree = distributions.tree
             paths = (torch.from_numpy(tree.points), torch.from_numpy(tree.codes),
                      torch.from_numpy(tree.lengths))
-        settings = dict(window=params["window"], negative=mode.negative, hs=mode.hs,
+        lockf = distributions.lockf_on("cpu")
+        settings = dict(window=config.window, negative=mode.negative,
                         cbow=not mode.skip_gram, cbow_mean=mode.cbow_mean,
-                        shrink_windows=params["shrink_windows"],
-                        subsample_slots=params["subsampling"] == "percentile",
-                        full_windows_only=params["full_windows_only"],
-                        threads=resolve_workers(params["workers"]))
+                        shrink_windows=config.shrink_windows,
+                        subsample_slots=config.subsampling == "percentile",
+                        full_windows_only=config.full_windows_only, threads=config.workers)
 
         def step(chunk, lr_start, lr_end):
             totals = op(input_vectors, output_vectors, torch.from_numpy(chunk.ids),
-                        torch.from_numpy(chunk.sentence), keep, *noise, *paths,
+                        torch.from_numpy(chunk.sentence), keep, *noise, *paths, lockf,
                         seed=chunk.seed, lr_start=lr_start, lr_end=lr_end, **settings)
             return totals[0], totals[1].long(), totals[2].long()
 

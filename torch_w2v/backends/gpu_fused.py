@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from ..modes import Mode
 from .base import Backend
 
 __all__ = ["GpuFused"]
@@ -22,10 +21,10 @@ class GpuFused(Backend):
     summary = "a Triton kernel updating block by block in place; the fast GPU path"
     devices = frozenset({"cuda"})
 
-    def unsupported(self, device, mode, params):
-        if params["max_norm"] is not None:
+    def unsupported(self, config):
+        if config.max_norm is not None:
             return "does not renormalise rows (max_norm); the batched step does"
-        return super().unsupported(device, mode, params)
+        return super().unsupported(config)
 
     def unavailable(self):
         if not torch.cuda.is_available():
@@ -40,13 +39,15 @@ class GpuFused(Backend):
         """Pairs sampled at once: big, since every block is updated on its own."""
         return max(8_192, min(1 << 19, corpus_words // 8))
 
-    def make_step(self, tables, params, distributions):
+    def make_step(self, tables, config, distributions):
         from .triton_kernel import train_blocks
 
-        mode = Mode.from_params(params)
+        mode, lockf = config.mode, distributions.lockf_on(config.device)
         input_vectors, output_vectors = tables.input_vectors, tables.output_vectors
+
         def step(batch, lr_start, lr_end):
-            loss, examples = train_blocks(input_vectors, output_vectors, batch, lr_start, mode)
+            loss, examples = train_blocks(input_vectors, output_vectors, batch, lr_start, mode,
+                                          lockf)
             return loss, examples, batch.effective_words
 
         return step

@@ -23,8 +23,6 @@ import torch
 import triton
 import triton.language as tl
 
-from ..modes import DEFAULT_MODE
-
 __all__ = ["train_blocks"]
 
 
@@ -63,12 +61,22 @@ def _sigmoid_softplus(s):
 
 
 @triton.jit
-def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels, losses, lr,
-                      D, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr, TP: tl.constexpr,
-                      BLOCK_D: tl.constexpr):
+def _locks(locks, b, C: tl.constexpr, CP: tl.constexpr, LOCKED: tl.constexpr):
+    """The share of its step each context row of block ``b`` takes (gensim's lockf): (CP,)."""
+    ci = tl.arange(0, CP)
+    if LOCKED:
+        return tl.load(locks + b * C + ci, mask=ci < C, other=0.0)
+    return tl.full((CP,), 1.0, tl.float32)
+
+
+@triton.jit
+def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels, locks,
+                      losses, lr, D, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr,
+                      TP: tl.constexpr, BLOCK_D: tl.constexpr, LOCKED: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     ti, ctx_ok, tgt_ok, u_rows, v_rows = _block(U, V, contexts, context_mask, targets,
                                                 target_mask, b, D, C, T, CP, TP)
+    lock = _locks(locks, b, C, CP, LOCKED)[:, None]
     label = tl.load(labels + b * T + ti, mask=ti < T, other=0.0)[None, :]
     # pass 1: the C x T logits
     s = tl.full((CP, TP), 0.0, tl.float32)
@@ -84,17 +92,18 @@ def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels
         di, u_mask, v_mask, u, v = _rows_slice(u_rows, v_rows, ctx_ok, tgt_ok, d0, D, BLOCK_D)
         step_u = tl.sum(g[:, :, None] * v[None, :, :], axis=1)
         step_v = tl.sum(g[:, :, None] * u[:, None, :], axis=0)
-        tl.atomic_add(u_rows + di[None, :], step_u, mask=u_mask)
+        tl.atomic_add(u_rows + di[None, :], step_u * lock, mask=u_mask)
         tl.atomic_add(v_rows + di[None, :], step_v, mask=v_mask)
 
 
 @triton.jit
-def _cbow_kernel(U, V, contexts, context_mask, targets, target_mask, labels, losses, lr, D,
-                 MEAN: tl.constexpr, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr,
-                 TP: tl.constexpr, BLOCK_D: tl.constexpr):
+def _cbow_kernel(U, V, contexts, context_mask, targets, target_mask, labels, locks, losses, lr,
+                 D, MEAN: tl.constexpr, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr,
+                 TP: tl.constexpr, BLOCK_D: tl.constexpr, LOCKED: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     ti, ctx_ok, tgt_ok, u_rows, v_rows = _block(U, V, contexts, context_mask, targets,
                                                 target_mask, b, D, C, T, CP, TP)
+    lock = _locks(locks, b, C, CP, LOCKED)[:, None]
     label = tl.load(labels + b * T + ti, mask=ti < T, other=0.0)
     count = tl.sum(ctx_ok.to(tl.float32), axis=0)
     scale = 1.0 / tl.maximum(count, 1.0) if MEAN else 1.0  # hidden = mean (or sum) of contexts
@@ -116,11 +125,11 @@ def _cbow_kernel(U, V, contexts, context_mask, targets, target_mask, labels, los
         hidden = tl.sum(u, axis=0) * scale
         error = tl.sum(g[:, None] * v, axis=0) * error_scale
         tl.atomic_add(v_rows + di[None, :], g[:, None] * hidden[None, :], mask=v_mask)
-        tl.atomic_add(u_rows + di[None, :], tl.zeros_like(u) + error[None, :], mask=u_mask)
+        tl.atomic_add(u_rows + di[None, :], lock * error[None, :], mask=u_mask)
 
 
 def train_blocks(input_vectors: torch.Tensor, output_vectors: torch.Tensor, batch, lr: float,
-                 mode=DEFAULT_MODE):
+                 mode, lockf: torch.Tensor | None = None):
     """Train every block of ``batch`` into the tables, in place; returns ``(loss_sum,
     examples)`` as 0-d tensors on the tables' device (no host sync).
 
@@ -132,6 +141,9 @@ def train_blocks(input_vectors: torch.Tensor, output_vectors: torch.Tensor, batc
     lr : float
     mode : torch_w2v.modes.Mode
         Skip-gram or CBOW (the targets and labels carry the rest).
+    lockf : Tensor, optional
+        gensim's ``vectors_lockf`` on the tables' device: one value, or one per word, scaling
+        each input row's step (0 freezes it).
     """
     if input_vectors.dtype != torch.float32 or output_vectors.dtype != torch.float32:
         raise TypeError("the fused GPU step trains float32 tables")
@@ -146,11 +158,14 @@ def train_blocks(input_vectors: torch.Tensor, output_vectors: torch.Tensor, batc
     losses = torch.zeros(blocks, dtype=torch.float32, device=input_vectors.device)
     if blocks:
         dim = input_vectors.shape[1]
+        locks = losses  # any pointer: not read unless LOCKED
+        if lockf is not None:
+            locks = lockf[contexts % len(lockf)].to(torch.float32).contiguous()
         args = (input_vectors, output_vectors, contexts, context_mask, targets, target_mask,
-                labels, losses, float(lr), dim)
+                labels, locks, losses, float(lr), dim)
         sizes = dict(C=width, T=n_targets, CP=triton.next_power_of_2(width),
                      TP=triton.next_power_of_2(n_targets),
-                     BLOCK_D=min(64, triton.next_power_of_2(dim)))
+                     BLOCK_D=min(64, triton.next_power_of_2(dim)), LOCKED=lockf is not None)
         if mode.skip_gram:
             _skip_gram_kernel[(blocks,)](*args, **sizes)
         else:

@@ -27,6 +27,7 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -74,6 +75,8 @@ struct Config {
   float lr_start, lr_end;
   float* U;
   float* V;
+  const float* lockf;  // per-word (or one) scale of input-vector steps; lockf_size 0: none
+  int64_t lockf_size;
 };
 
 // word2vec's subsampling decision for the token at `pos`, the same whichever worker asks
@@ -111,16 +114,34 @@ struct alignas(64) Totals {  // one cache line per worker
   double effective = 0.0;  // in-vocabulary words subsampling kept (gensim's "effective words")
 };
 
-// One worker's scratch space for a block of at most 2 * window contexts and `targets` targets.
+// One worker's scratch space for a block of at most `contexts` contexts and `targets` targets.
 struct Block {
   std::vector<int64_t> ctx, tgt, kept_pos;
   std::vector<char> tgt_ok;
   std::vector<float> tgt_label, g, weight, label, step_u, hidden, error;
-  Block(int64_t window, int64_t targets, int64_t d)
-      : ctx(2 * window), tgt(targets), tgt_ok(targets), tgt_label(targets),
-        g(2 * window * targets), weight(g.size()), label(g.size()), step_u(2 * window * d),
+  Block(int64_t contexts, int64_t targets, int64_t d)
+      : ctx(contexts), tgt(targets), tgt_ok(targets), tgt_label(targets),
+        g(contexts * targets), weight(g.size()), label(g.size()), step_u(contexts * d),
         hidden(d), error(d) {}
 };
+
+// The most context words a block of this chunk can hold: 2 * window, and one fewer than the
+// longest sentence (a window never leaves its sentence), so that window=10**6 on short
+// sentences sizes the scratch by the sentences.
+int64_t most_contexts(const Config& c) {
+  int64_t longest = 0, run = 0;
+  for (int64_t p = 0; p < c.n; ++p) {
+    run = p > 0 && c.sentence[p] == c.sentence[p - 1] ? run + 1 : 1;
+    longest = std::max(longest, run);
+  }
+  return std::max<int64_t>(1, std::min(2 * c.window, longest - 1));
+}
+
+// gensim's vectors_lockf: how much of its step a word's input vector takes (0: frozen); one
+// value for every word, or one per word
+inline float lock_of(const Config& c, int64_t word) {
+  return c.lockf_size == 0 ? 1.f : c.lockf[word % c.lockf_size];
+}
 
 // Skip-gram: score the block's C contexts against its T targets and apply the SGD step in
 // place; returns the loss before the update.
@@ -181,8 +202,10 @@ double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr)
   for (int64_t i = 0; i < C; ++i) {
     float* u = c.U + b.ctx[i] * d;
     const float* su = b.step_u.data() + i * d;
+    const float lock = lock_of(c, b.ctx[i]);
+    if (lock == 0.f) continue;
     #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) u[j] += su[j];
+    for (int64_t j = 0; j < d; ++j) u[j] += lock * su[j];
   }
   return loss;
 }
@@ -232,8 +255,10 @@ double train_block_cbow(const Config& c, Block& b, int64_t C, int64_t T, float l
   }
   for (int64_t i = 0; i < C; ++i) {
     float* u = c.U + b.ctx[i] * d;
+    const float lock = lock_of(c, b.ctx[i]);
+    if (lock == 0.f) continue;
     #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) u[j] += err[j];
+    for (int64_t j = 0; j < d; ++j) u[j] += lock * err[j];
   }
   return loss;
 }
@@ -314,12 +339,13 @@ void train_piece_dropping(const Config& c, int64_t begin, int64_t end, Block& b,
     Stream rng(c.seed ^ (static_cast<uint64_t>(pos) * kGolden));
     const int64_t reach = reach_of(c, rng);
     const int64_t sent = c.sentence[pos];
+    // the window's ends: `reach` kept tokens each side, inside the sentence
+    int64_t lo = ci, hi = ci;
+    while (lo > 0 && ci - lo < reach && c.sentence[kept_pos[lo - 1]] == sent) --lo;
+    while (hi + 1 < K && hi - ci < reach && c.sentence[kept_pos[hi + 1]] == sent) ++hi;
     int64_t C = 0;
-    for (int64_t o = -reach; o <= reach; ++o) {
-      const int64_t j = ci + o;
-      if (o == 0 || j < 0 || j >= K || c.sentence[kept_pos[j]] != sent) continue;
-      b.ctx[C++] = c.ids[kept_pos[j]];
-    }
+    for (int64_t j = lo; j <= hi; ++j)
+      if (j != ci) b.ctx[C++] = c.ids[kept_pos[j]];
     if (C == 0 || (c.full_windows_only && C < 2 * reach)) continue;
     t.pairs += train_centre(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
   }
@@ -332,10 +358,12 @@ void train_piece_slots(const Config& c, int64_t begin, int64_t end, Block& b, To
     Stream rng(c.seed ^ (static_cast<uint64_t>(pos) * kGolden));
     const int64_t reach = reach_of(c, rng);
     const int64_t sent = c.sentence[pos];
+    int64_t lo = pos, hi = pos;  // the window's ends inside the sentence
+    while (lo > 0 && pos - lo < reach && c.sentence[lo - 1] == sent) --lo;
+    while (hi + 1 < c.n && hi - pos < reach && c.sentence[hi + 1] == sent) ++hi;
     int64_t C = 0, in_window = 0;
-    for (int64_t o = -reach; o <= reach; ++o) {
-      const int64_t j = pos + o;
-      if (o == 0 || j < 0 || j >= c.n || c.sentence[j] != sent) continue;
+    for (int64_t j = lo; j <= hi; ++j) {
+      if (j == pos) continue;
       ++in_window;
       if (rng.uniform() < c.keep[c.ids[j]]) b.ctx[C++] = c.ids[j];
     }
@@ -371,13 +399,26 @@ void check_tensor(const at::Tensor& t, at::ScalarType type, const char* name) {
 
 }  // namespace
 
-// Returns [summed loss, examples, effective words] as float64.
+// An optional input: the given tensor, checked, or an empty one of its type.
+at::Tensor optional_input(const std::optional<at::Tensor>& t, at::ScalarType type,
+                          const char* name) {
+  if (!t.has_value()) return at::empty({0}, at::TensorOptions().dtype(type));
+  check_tensor(*t, type, name);
+  return *t;
+}
+
+// Returns [summed loss, examples, effective words] as float64. Negative sampling takes the
+// noise tables (`negative` > 0), hierarchical softmax the Huffman paths (given: hs on).
 at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& ids,
                        const at::Tensor& sentence, const at::Tensor& keep_prob,
-                       const at::Tensor& noise_values, const at::Tensor& noise_accept,
-                       const at::Tensor& noise_alias, const at::Tensor& hs_points,
-                       const at::Tensor& hs_codes, const at::Tensor& hs_lengths, int64_t window,
-                       int64_t negative, bool hs, bool cbow, bool cbow_mean, bool shrink_windows,
+                       const std::optional<at::Tensor>& noise_values_in,
+                       const std::optional<at::Tensor>& noise_accept_in,
+                       const std::optional<at::Tensor>& noise_alias_in,
+                       const std::optional<at::Tensor>& hs_points_in,
+                       const std::optional<at::Tensor>& hs_codes_in,
+                       const std::optional<at::Tensor>& hs_lengths_in,
+                       const std::optional<at::Tensor>& lockf_in, int64_t window,
+                       int64_t negative, bool cbow, bool cbow_mean, bool shrink_windows,
                        bool subsample_slots, bool full_windows_only, int64_t seed,
                        double lr_start, double lr_end, int64_t threads) {
   check_tensor(in_w, at::kFloat, "input_vectors");
@@ -385,15 +426,23 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
   check_tensor(ids, at::kInt, "ids");
   check_tensor(sentence, at::kLong, "sentence");
   check_tensor(keep_prob, at::kFloat, "keep_prob");
-  check_tensor(noise_values, at::kLong, "noise_values");
-  check_tensor(noise_accept, at::kFloat, "noise_accept");
-  check_tensor(noise_alias, at::kLong, "noise_alias");
-  check_tensor(hs_points, at::kLong, "hs_points");
-  check_tensor(hs_codes, at::kChar, "hs_codes");
-  check_tensor(hs_lengths, at::kLong, "hs_lengths");
+  const at::Tensor noise_values = optional_input(noise_values_in, at::kLong, "noise_values");
+  const at::Tensor noise_accept = optional_input(noise_accept_in, at::kFloat, "noise_accept");
+  const at::Tensor noise_alias = optional_input(noise_alias_in, at::kLong, "noise_alias");
+  const at::Tensor hs_points = optional_input(hs_points_in, at::kLong, "hs_points");
+  const at::Tensor hs_codes = optional_input(hs_codes_in, at::kChar, "hs_codes");
+  const at::Tensor hs_lengths = optional_input(hs_lengths_in, at::kLong, "hs_lengths");
+  const at::Tensor lockf = optional_input(lockf_in, at::kFloat, "lockf");
+  const bool hs = hs_points_in.has_value();
+  TORCH_CHECK(hs == hs_codes_in.has_value() && hs == hs_lengths_in.has_value(),
+              "train_chunk: give hs_points, hs_codes and hs_lengths together, or none");
+  TORCH_CHECK((negative > 0) == noise_values_in.has_value() &&
+                  noise_values_in.has_value() == noise_accept_in.has_value() &&
+                  noise_values_in.has_value() == noise_alias_in.has_value(),
+              "train_chunk: the three noise tables come with negative > 0, and only then");
   TORCH_CHECK(window >= 1 && negative >= 0 && threads >= 1 && (negative > 0 || hs),
               "train_chunk: window and threads must be >= 1, negative >= 0, and negative > 0 "
-              "or hs");
+              "or the Huffman paths");
   TORCH_CHECK(in_w.dim() == 2 && out_w.dim() == 2 && out_w.size(1) == in_w.size(1),
               "train_chunk: the tables must be two matrices of one width, got ", in_w.sizes(),
               " and ", out_w.sizes());
@@ -419,15 +468,18 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
                       hs_lengths.size(0) == rows),
               "train_chunk: hs_points and hs_codes must be (words, depth) and hs_lengths "
               "(words,)");
+  TORCH_CHECK(lockf.dim() == 1 && (lockf.size(0) == 1 || lockf.size(0) == rows ||
+                                   !lockf_in.has_value()),
+              "train_chunk: lockf must hold one value, or one per table row, got ",
+              lockf.sizes());
   const int64_t n = ids.numel();
   check_ids(ids.data_ptr<int32_t>(), n, rows, "ids");
   if (negative > 0) {
     check_ids(noise_values.data_ptr<int64_t>(), noise_values.numel(), rows, "noise_values");
     check_ids(noise_alias.data_ptr<int64_t>(), noise_alias.numel(), rows, "noise_alias");
   }
-  if (hs) {
-    check_ids(hs_points.data_ptr<int64_t>(), hs_points.numel(), std::max<int64_t>(rows - 1, 1),
-              "hs_points");
+  if (hs) {  // inner nodes 0 .. rows - 2: a one-word vocabulary has none
+    check_ids(hs_points.data_ptr<int64_t>(), hs_points.numel(), rows - 1, "hs_points");
     check_ids(hs_lengths.data_ptr<int64_t>(), rows, depth + 1, "hs_lengths");
   }
 
@@ -438,8 +490,10 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
            hs_lengths.data_ptr<int64_t>(), depth, hs_offset, window, negative, in_w.size(1), hs,
            cbow, cbow_mean, shrink_windows, subsample_slots, full_windows_only,
            mix(static_cast<uint64_t>(seed)), static_cast<float>(lr_start),
-           static_cast<float>(lr_end), in_w.data_ptr<float>(), out_w.data_ptr<float>()};
+           static_cast<float>(lr_end), in_w.data_ptr<float>(), out_w.data_ptr<float>(),
+           lockf.data_ptr<float>(), lockf.numel()};
   const int64_t max_targets = (negative > 0 ? 1 + negative : 0) + depth;
+  const int64_t contexts = most_contexts(c);
   const int64_t pieces = (n + kPieceTokens - 1) / kPieceTokens;
   // The pieces are trained in a shuffled order: strictly in corpus order, a word's updates come
   // in runs from neighbouring text, and WordSim353 fell by 0.01-0.04 on two corpora (measured;
@@ -454,7 +508,7 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
   std::mutex failure_lock;
   auto work = [&](int64_t worker) {
     try {
-      Block block(window, std::max<int64_t>(max_targets, 1), c.d);
+      Block block(contexts, std::max<int64_t>(max_targets, 1), c.d);
       Totals& t = totals[worker];
       for (int64_t p = next++; p < pieces; p = next++) {
         const int64_t begin = order[p] * kPieceTokens, end = std::min(n, begin + kPieceTokens);
@@ -491,9 +545,9 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
 TORCH_LIBRARY(torch_w2v, m) {
   m.def(
       "train_chunk(Tensor(a!) input_vectors, Tensor(b!) output_vectors, Tensor ids, "
-      "Tensor sentence, Tensor keep_prob, Tensor noise_values, Tensor noise_accept, "
-      "Tensor noise_alias, Tensor hs_points, Tensor hs_codes, Tensor hs_lengths, int window, "
-      "int negative, bool hs, bool cbow, bool cbow_mean, bool shrink_windows, "
+      "Tensor sentence, Tensor keep_prob, Tensor? noise_values, Tensor? noise_accept, "
+      "Tensor? noise_alias, Tensor? hs_points, Tensor? hs_codes, Tensor? hs_lengths, "
+      "Tensor? lockf, int window, int negative, bool cbow, bool cbow_mean, bool shrink_windows, "
       "bool subsample_slots, bool full_windows_only, int seed, float lr_start, float lr_end, "
       "int threads) -> Tensor");
 }
