@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 from conftest import call_op
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from torch_w2v import TorchWord2Vec, ops
 from torch_w2v.backends import BACKENDS, backend_names, select_backend
@@ -349,3 +351,49 @@ def test_a_new_backend_is_one_class_and_one_registry_entry(corpus, monkeypatch, 
         build_parser().parse_args(["train", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert "'counting' (the batched step, counting its calls)" in shown
+
+
+def test_fused_op_refuses_a_huffman_path_into_a_one_word_tree():
+    # one word: no inner node, so any point is out of bounds (the old bound max(rows - 1, 1)
+    # let point 0 through and the op wrote past the output table)
+    tables = EmbeddingTables(1, 4, output_rows=1)
+    tree = SimpleNamespace(points=np.zeros((1, 1), np.int64), codes=np.zeros((1, 1), np.int8),
+                           lengths=np.ones(1, np.int64))
+    before = tables.output_vectors.clone()
+    with pytest.raises(RuntimeError, match="hs_points holds word id 0"):
+        call_op(tables, [0, 0, 0], [0, 0, 0], negative=1, tree=tree)
+    assert torch.equal(tables.output_vectors, before)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fused_op_survives_any_small_arguments(data):
+    """Edge shapes and ids: the op trains or raises a RuntimeError, and never writes outside
+    the tables (a crash would kill the test process)."""
+    words = data.draw(st.integers(1, 4))
+    n = data.draw(st.integers(0, 6))
+    ids = data.draw(st.lists(st.integers(-1, words), min_size=n, max_size=n))
+    sentence = sorted(data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)))
+    negative = data.draw(st.integers(0, 2))
+    tree = None
+    if data.draw(st.booleans()) or not negative:
+        depth = data.draw(st.integers(0, 3))
+        tree = SimpleNamespace(
+            points=np.array(data.draw(st.lists(st.integers(-1, words), min_size=words * depth,
+                                               max_size=words * depth)),
+                            np.int64).reshape(words, depth),
+            codes=np.zeros((words, depth), np.int8),
+            lengths=np.array(data.draw(st.lists(st.integers(0, depth + 1), min_size=words,
+                                                max_size=words)), np.int64))
+    rows = words + (max(words - 1, 0) if tree is not None and negative else 0)
+    rows = data.draw(st.sampled_from([rows, max(rows - 1, 0), rows + 1]))
+    tables = EmbeddingTables(words, 3, output_rows=rows)
+    noise = (torch.tensor(data.draw(st.lists(st.integers(-1, words), min_size=1, max_size=3))),
+             None, None)
+    noise = (noise[0], torch.ones(len(noise[0])), torch.zeros_like(noise[0]))
+    try:
+        call_op(tables, ids, sentence, negative=negative, tree=tree, noise=noise,
+                window=data.draw(st.integers(1, 3)), cbow=data.draw(st.booleans()))
+    except RuntimeError as err:
+        assert "train_chunk" in str(err)
+    assert torch.isfinite(tables.input_vectors).all()
