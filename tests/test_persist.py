@@ -318,3 +318,21 @@ def test_a_save_killed_mid_write_leaves_a_named_file_the_next_save_removes(fitte
     assert len(left) == 1 and left[0].startswith(".m.npz.torch_w2v-tmp-")
     fitted.save(tmp_path / "m.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_paths_devices_and_numpy_numbers_are_stored_as_plain_values(corpus, tmp_path):
+    import pathlib
+
+    import torch
+    params = {**FAST, "vector_size": np.int64(16), "alpha": np.float32(0.025),
+              "device": torch.device("cpu"), "checkpoint_dir": pathlib.Path(tmp_path / "ck")}
+    est = TorchWord2Vec(**params).fit(corpus)
+    assert (tmp_path / "ck" / CHECKPOINT_NAME).exists()
+    est.save(tmp_path / "model.npz")
+    loaded = torch_w2v.load(tmp_path / "model.npz")
+    stored = loaded.get_params()
+    assert stored["checkpoint_dir"] is None  # a file does not choose where later fits write
+    assert stored["device"] == "cpu" and stored["vector_size"] == 16
+    assert type(stored["vector_size"]) is int and type(stored["alpha"]) is float
+    again = TorchWord2Vec(**params).fit(corpus, resume=True)
+    _same(est, again)
