@@ -72,6 +72,38 @@ def test_build_vocab_then_train_counts_as_gensim(tmp_path):
     assert raw == model.corpus_total_words
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_corpus_file_is_read_once_per_fit(tmp_path, monkeypatch, compiled):
+    """One vocabulary path: the counting pass records the file's word ids, every epoch reads
+    them, so ``Word2Vec(corpus_file=...)`` opens the text once (compiled text path or not)."""
+    import smart_open
+    from conftest import zipf_corpus
+
+    import torch_w2v.corpus
+    import torch_w2v.text
+
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(" ".join(s) for s in zipf_corpus(n_sentences=200)))
+    opened = []
+
+    def counting(open_):
+        def open_and_count(file, *args, **kwargs):
+            opened.append(str(file))
+            return open_(file, *args, **kwargs)
+        return open_and_count
+
+    monkeypatch.setattr(smart_open, "open", counting(smart_open.open))  # the compiled path's
+    monkeypatch.setattr(torch_w2v.corpus, "smart_open", counting(torch_w2v.corpus.smart_open))
+    if not compiled:
+        monkeypatch.setattr(torch_w2v.text, "applies", lambda sentences: False)
+    model = Word2Vec(corpus_file=str(path), vector_size=8, min_count=2, epochs=3, workers=1)
+    assert opened == [str(path)] and len(model.wv) > 0
+    opened.clear()
+    model.build_vocab(corpus_file=str(path))
+    model.train(corpus_file=str(path), total_words=model.corpus_total_words, epochs=2)
+    assert opened == [str(path)]
+
+
 def test_build_vocab_update_keeps_known_words_and_adds_new():
     from conftest import zipf_corpus
 
