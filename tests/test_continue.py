@@ -75,3 +75,28 @@ def test_partial_fit_warns_about_new_words_holding_whitespace():
     est.fit([["a", "b", "c"]] * 3)
     with pytest.warns(UserWarning, match=r"1 word\(s\) .* such as 'New York'"):
         est.partial_fit([["a", "New York"]] * 3)
+
+
+@pytest.mark.parametrize("step", ["fused", "batched"])
+@pytest.mark.parametrize("mode", [dict(sg=1, negative=5), dict(sg=0, hs=1, negative=0)])
+def test_partial_fit_freezes_the_rows_vectors_lockf_zeroes(tmp_path, first, more, step, mode):
+    """gensim's vectors_lockf, the estimator's documented way to freeze known words: rows at 0
+    keep their vectors, others and new words train; it survives save/load and later calls."""
+    est = TorchWord2Vec(**{**FAST, **mode, "step": step}).fit(first)
+    known = len(est.wv)
+    lockf = np.ones(known, np.float32)
+    lockf[: known // 2] = 0
+    est.wv.vectors_lockf = lockf
+    frozen = est.wv.vectors[: known // 2].copy()
+    moving = est.wv.vectors[known // 2:].copy()
+    est.partial_fit(more)
+    assert len(est.wv) > known  # new words joined
+    assert np.array_equal(est.wv.vectors[: known // 2], frozen)
+    assert not np.allclose(est.wv.vectors[known // 2: known], moving)
+    assert np.array_equal(est.wv.vectors_lockf[:known], lockf)
+    assert (est.wv.vectors_lockf[known:] == 1).all()  # new words train fully
+    est.save(tmp_path / "m.npz")
+    again = TorchWord2Vec.load(tmp_path / "m.npz")
+    assert np.array_equal(again.wv.vectors_lockf, est.wv.vectors_lockf)
+    again.partial_fit(more)
+    assert np.array_equal(again.wv.vectors[: known // 2], frozen)

@@ -183,14 +183,14 @@ def test_what_has_no_meaning_here_is_refused_or_documented(tmp_path):
         model.train(common_texts, total_examples=9, epochs=1)
 
 
-def test_a_gensim_pickle_is_refused_with_the_safe_way_across(tmp_path):
+def test_a_gensim_model_loads_in_the_drop_in_and_the_estimator_points_there(tmp_path):
     from gensim.models import Word2Vec as GensimWord2Vec
 
     path = tmp_path / "gensim.model"
-    GensimWord2Vec(common_texts, vector_size=8, min_count=1).save(str(path))
-    with pytest.raises(ValueError, match="pickle.*load_word2vec_format"):
-        Word2Vec.load(str(path))
-    with pytest.raises(ValueError, match="pickle"):
+    theirs = GensimWord2Vec(common_texts, vector_size=8, min_count=1)
+    theirs.save(str(path))
+    assert np.array_equal(Word2Vec.load(str(path)).wv.vectors, theirs.wv.vectors)
+    with pytest.raises(ValueError, match=r"pickle.*torch_w2v\.Word2Vec\.load"):
         TorchWord2Vec.load(str(path))
 
 

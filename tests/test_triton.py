@@ -59,14 +59,14 @@ def _on(batch, device):
                  labels=None if batch.labels is None else batch.labels.to(device))
 
 
-def _reference(tables, batch, lr, mode=MODE):
+def _reference(tables, batch, lr, mode=MODE, lockf=None):
     loss = 0.0
     for b in range(len(batch.contexts)):
         s = slice(b, b + 1)
         block = Batch(batch.contexts[s], batch.context_mask[s], batch.targets[s],
                       batch.target_mask[s], raw_words=1,
                       labels=None if batch.labels is None else batch.labels[s])
-        loss += float(sgd_step(tables, block, lr, mode)[0])
+        loss += float(sgd_step(tables, block, lr, mode, lockf=lockf)[0])
     return loss
 
 
@@ -91,6 +91,25 @@ def test_kernel_equals_the_batched_step_block_by_block(kernel, name, width, targ
     assert int(examples) == int(real.sum())
     assert torch.allclose(u.cpu(), ref.input_vectors, atol=1e-6)
     assert torch.allclose(v.cpu(), ref.output_vectors, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODES)
+def test_kernel_honours_vectors_lockf_as_the_batched_step(kernel, name):
+    """gensim's vectors_lockf scales each context row's step; 0 freezes the row."""
+    mode, vocab = MODES[name], 64 * 12
+    batch = _batch(64, 6, 6, vocab, disjoint=True, seed=4)
+    lockf = torch.rand(vocab, generator=torch.Generator().manual_seed(5))
+    lockf[::3] = 0
+    ref, gpu = _tables(vocab, 16), _tables(vocab, 16)
+    before = ref.input_vectors.detach().clone()
+    _reference(ref, batch, 0.05, mode, lockf=lockf)
+    u, v = gpu.input_vectors.data.to(DEVICE), gpu.output_vectors.data.to(DEVICE)
+    kernel.train_blocks(u, v, _on(batch, DEVICE), 0.05, mode, lockf=lockf.to(DEVICE))
+    assert torch.allclose(u.cpu(), ref.input_vectors, atol=1e-6)
+    assert torch.allclose(v.cpu(), ref.output_vectors, atol=1e-6)
+    frozen = lockf == 0
+    assert torch.equal(u.cpu()[frozen], before[frozen])
+    assert not torch.equal(u.cpu()[~frozen], before[~frozen])
 
 
 @pytest.mark.skipif(DEVICE != "cpu", reason="programs run in order only in the interpreter")

@@ -40,8 +40,17 @@ def __dir__() -> list:
     return sorted(set(globals()) | set(__all__))
 
 
-def load(path):
-    """Load a model saved with :meth:`TorchWord2Vec.save` (never runs code from the file)."""
-    from .estimator import TorchWord2Vec
+def load(path, mmap=None):
+    """Load any model file torch_w2v reads, as the class that fits it: a
+    :class:`TorchWord2Vec` or a :class:`Word2Vec` saved by torch_w2v, or a model saved by
+    gensim's ``Word2Vec.save`` (as a :class:`Word2Vec`). Never runs code from the file, never
+    trains. ``mmap`` applies to gensim's side files only."""
+    from . import gensim_models, modelfile
+    from .estimator import KNOWN_PARAMS, TorchWord2Vec
+    from .gensim_api import Word2Vec
 
-    return TorchWord2Vec.load(path)
+    if gensim_models.is_pickle(path):
+        return Word2Vec.load(path, mmap=mmap)
+    saved = modelfile.load_model(path, {"TorchWord2Vec": KNOWN_PARAMS,
+                                        "Word2Vec": Word2Vec.KNOWN_PARAMS})
+    return (Word2Vec if saved.owner == "Word2Vec" else TorchWord2Vec)._from_saved(saved)

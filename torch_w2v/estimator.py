@@ -17,9 +17,11 @@ from .modes import Mode
 from .params import parameters, params_of, plain, reshaping, stored_params, validate_params
 from .run import TrainingRun, exclusive_training
 from .sampling import BatchSampler
-from .vocab import huffman_tree, noise_distribution
+from .vocab import noise_distribution
 
-__all__ = ["TorchWord2Vec"]
+__all__ = ["KNOWN_PARAMS", "TorchWord2Vec"]
+
+KNOWN_PARAMS = frozenset(p.name for p in params_of("estimator"))  # what its model files hold
 
 
 @parameters("estimator")
@@ -141,7 +143,11 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         - subsampling and noise distributions are recomputed from the summed counts;
         - the new text is trained for ``epochs`` epochs, the learning rate decaying again from
           ``alpha`` to ``min_alpha``; random streams are seeded by ``seed`` and the number of
-          epochs already trained, so the result is reproducible.
+          epochs already trained, so the result is reproducible;
+        - ``wv.vectors_lockf`` (gensim's; one value, or one per word) scales each known word's
+          input-vector steps: set a word's entry to 0 to freeze its vector (transfer learning),
+          e.g. ``est.wv.vectors_lockf = np.zeros(len(est.wv), np.float32)`` trains only the
+          new words' vectors (and the output table); it needs ``optimizer="sgd"``.
 
         Unfitted, it is :meth:`fit`. ``history_`` gets the new epochs, ``run`` counting the calls.
         A call that fails leaves the estimator exactly as it was.
@@ -186,11 +192,15 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         self.corpus_words_ = fitted.corpus_words
         self.history_ = fitted.history
         self.wv_ = to_keyed_vectors(fitted.vocab, fitted.input_vectors)
+        self.wv_.vectors_lockf = fitted.lockf_for(len(fitted.vocab))  # a frozen row stays so
+        if self.wv_.vectors_lockf is None:
+            self.wv_.vectors_lockf = np.ones(1, dtype=np.float32)
         self.output_vectors_ = fitted.output_vectors
 
     def _fitted_model(self) -> FittedModel:
         return FittedModel(self.vocab_, self.wv_.vectors, self.output_vectors_, self.history_,
-                           self.corpus_words_, str(self.device_))
+                           self.corpus_words_, str(self.device_),
+                           lockf=getattr(self.wv_, "vectors_lockf", None))
 
     def score(self, X, y=None):
         """Minus the mean loss per example on held-out sentences: higher is better.
@@ -230,7 +240,7 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
             np.ones(len(counts)), noise_distribution(counts, self.ns_exponent), window=5,
             negative=mode.negative, shrink_windows=False, batch_size=8192, device="cpu",
             generator=torch.Generator().manual_seed(0),
-            tree=huffman_tree(counts) if mode.hs else None, hs_offset=mode.hs_offset(len(counts)))
+            tree=self.vocab_.hs_tree() if mode.hs else None, hs_offset=mode.hs_offset(len(counts)))
         return tables, sampler
 
     # -- persistence ---------------------------------------------------------------------------
@@ -253,8 +263,10 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         The file's contents are checked like constructor input (a ``ValueError`` names what is
         wrong); ``checkpoint_dir`` comes back None (a file does not choose where your later
         fits write: set it again for ``fit(resume=True)``)."""
-        known = {p.name for p in params_of("estimator")}
-        saved = modelfile.load_model(path, {"TorchWord2Vec": known})
+        return cls._from_saved(modelfile.load_model(path, {"TorchWord2Vec": KNOWN_PARAMS}))
+
+    @classmethod
+    def _from_saved(cls, saved: modelfile.SavedModel):
         estimator = cls(**saved.params)
         estimator._assign(saved.fitted, saved.params)
         return estimator

@@ -28,7 +28,9 @@ What differs from gensim, on purpose (the full list is in docs/gensim.md):
   running loss is known to undercount) and is kept whether or not ``compute_loss`` is set;
 - ``hashfxn`` and ``batch_words`` have no effect (a warning says so when they are given);
   ``null_word=1`` is refused;
-- ``save`` writes this project's safe format (no pickle) and ``load`` reads it.
+- ``save`` writes this project's safe format (no pickle); ``load`` reads it, and gensim's own
+  model files (safely: no code from the file runs), as :meth:`Word2Vec.from_gensim` takes a
+  live gensim model and :meth:`Word2Vec.to_gensim` gives one back.
 """
 from __future__ import annotations
 
@@ -52,7 +54,6 @@ from .vocab import (
     EmptyVocabulary,
     build_vocab,
     effective_min_count,
-    huffman_tree,
     keep_probabilities,
     trim_decision,
 )
@@ -105,8 +106,9 @@ class Word2Vec:
     syn1neg, syn1 : ndarray of shape (len(wv), vector_size)
         The output tables of negative sampling and of hierarchical softmax (whose last row,
         like gensim's, is unused); absent when their objective is off.
-    corpus_count, corpus_total_words : int
-        Sentences and raw words of the last ``build_vocab`` corpus.
+    corpus_count, corpus_total_words : int or None
+        Sentences and raw words of the last ``build_vocab`` corpus (None, as in gensim, for a
+        model from an old gensim file that did not record them).
     raw_vocab : collections.Counter
         The last ``scan_vocab``'s counts (until ``prepare_vocab`` uses them).
     effective_min_count : int
@@ -117,6 +119,8 @@ class Word2Vec:
     min_alpha_yet_reached : float
         The learning rate where the last ``train`` ended.
     """
+
+    KNOWN_PARAMS = frozenset(_NAMES)  # what its model files hold
 
     def __init__(self, *args, **kwargs):
         values = bind(type(self), _SIGNATURE, self, args, kwargs)
@@ -192,7 +196,7 @@ class Word2Vec:
     def _state(self) -> FittedModel:
         """The model as training continues from it: ``wv`` (vectors, counts, ``vectors_lockf``)
         and the output tables, whatever was assigned to them."""
-        vocab = vocabulary_of(self.wv)
+        vocab = vocabulary_of(self.wv, with_tree=bool(self.hs))
         if vocab is None:
             self._counts()  # raises, naming the fix
         size = len(vocab)
@@ -203,13 +207,13 @@ class Word2Vec:
             parts.append(np.asarray(self.syn1, dtype=np.float32)[:max(size - 1, 0)])
         output = np.concatenate(parts) if parts else np.zeros((0, self.vector_size), np.float32)
         return FittedModel(vocab, np.asarray(self.wv.vectors, dtype=np.float32), output,
-                           list(self._history), self.corpus_total_words,
+                           list(self._history), self.corpus_total_words or 0,
                            lockf=getattr(self.wv, "vectors_lockf", None))
 
     def _show(self, vocab, input_vectors, output_vectors) -> None:
         """Make ``wv``, ``syn1neg`` and ``syn1`` hold a state, in place where they can."""
         mode = Mode.from_params(self._params())
-        tree = huffman_tree(vocab.counts) if self.hs else None
+        tree = vocab.hs_tree() if self.hs else None
         lockf = getattr(self.wv, "vectors_lockf", np.ones(1, dtype=np.float32))
         update_keyed_vectors(self.wv, vocab, input_vectors, tree)
         lockf = np.asarray(lockf, dtype=np.float32)
@@ -431,7 +435,7 @@ class Word2Vec:
         if not self.hs:
             raise RuntimeError("score is defined for hierarchical softmax: train with hs=1 (and "
                                "negative=0), as gensim requires")
-        tree = huffman_tree(self._counts())
+        tree = vocabulary_of(self.wv, with_tree=True).hs_tree()
         return score_sentences(sentences, self.wv, self.syn1, tree, window=self.window,
                                skip_gram=bool(self.sg), cbow_mean=bool(self.cbow_mean),
                                limit=total_sentences)
@@ -501,18 +505,91 @@ class Word2Vec:
     @_ClassOnly
     @classmethod
     def load(cls, fname, mmap=None, **kwargs):
-        """Load a model written by :meth:`save` (``mmap`` is accepted, no effect). Reading
-        never runs code from the file and never trains."""
-        saved = modelfile.load_model(fname, {"Word2Vec": _NAMES})
+        """Load a model written by :meth:`save`, or by gensim's own ``Word2Vec.save`` (gensim
+        1.x to 4.x, with its ``.npy`` side files, compressed ``.gz``/``.bz2`` or memory-mapped
+        with ``mmap='r'``), ready to train further.
+
+        Reading never runs code from the file and never trains: gensim's pickle goes through an
+        allow-list unpickler (:mod:`torch_w2v.gensim_models`) that refuses, naming it, any
+        global a gensim model does not hold.
+
+        Raises
+        ------
+        ValueError
+            If the file is damaged, or not a model (the message says what it is).
+        AttributeError
+            If a gensim file holds something other than a ``Word2Vec`` (``KeyedVectors``), as
+            gensim's own ``load`` raises.
+        """
+        from . import gensim_models
+
+        if gensim_models.is_pickle(fname):
+            record = gensim_models.read_gensim_file(fname, mmap=mmap)
+            return cls._from_gensim_state(gensim_models.gensim_state(record, str(fname)))
+        return cls._from_saved(modelfile.load_model(fname, {"Word2Vec": cls.KNOWN_PARAMS}))
+
+    @classmethod
+    def _from_saved(cls, saved: modelfile.SavedModel):
         model = cls(**saved.params)
-        vocab = saved.fitted.vocab
         model._history = list(saved.fitted.history)
-        model._show(vocab, saved.fitted.input_vectors, saved.fitted.output_vectors)
-        extra = saved.extra
+        model._show(saved.fitted.vocab, saved.fitted.input_vectors, saved.fitted.output_vectors)
+        if saved.fitted.lockf is not None:
+            model.wv.vectors_lockf = saved.fitted.lockf
         for name in ("corpus_count", "corpus_total_words", "train_count",
                      "effective_min_count", "min_alpha_yet_reached"):
-            if isinstance(extra.get(name), (int, float)):
-                setattr(model, name, extra[name])
+            if isinstance(saved.extra.get(name), (int, float)):
+                setattr(model, name, saved.extra[name])
+        return model
+
+    @classmethod
+    def from_gensim(cls, model):
+        """This class's model holding a live gensim ``Word2Vec``'s state (parameters, words in
+        their order with their counts, vectors, ``syn1neg``/``syn1`` and the Huffman tree they
+        follow, ``vectors_lockf``, corpus sizes), ready to train further; ``model`` is left as
+        it was.
+
+        Examples
+        --------
+        >>> from gensim.models import Word2Vec as GensimWord2Vec
+        >>> from gensim.test.utils import common_texts
+        >>> theirs = GensimWord2Vec(common_texts, vector_size=8, min_count=1, seed=1)
+        >>> ours = Word2Vec.from_gensim(theirs)
+        >>> bool((ours.wv.vectors == theirs.wv.vectors).all()), ours.wv.index_to_key[:2]
+        (True, ['system', 'graph'])
+        """
+        from . import gensim_models
+
+        return cls._from_gensim_state(gensim_models.gensim_state(model, repr(model)))
+
+    def to_gensim(self):
+        """A gensim ``Word2Vec`` holding this model's state (the inverse of
+        :meth:`from_gensim`): gensim can train it further and save it in its own format."""
+        from . import gensim_models
+
+        return gensim_models.to_gensim(self)
+
+    @classmethod
+    def _from_gensim_state(cls, state):
+        from .vocab import HuffmanTree, Vocabulary
+
+        model = cls(**state.params)
+        tree = None
+        if state.syn1 is not None:
+            if state.points is None:
+                logger.warning("the gensim model stores no Huffman paths: hierarchical "
+                               "softmax's table is used with a tree built from the counts")
+            else:
+                tree = HuffmanTree.from_paths(state.points, state.codes)
+        vocab = Vocabulary(state.words, state.counts, tree=tree)
+        parts = [table[:len(vocab) - (name == "syn1")] for name, table in
+                 (("syn1neg", state.syn1neg), ("syn1", state.syn1)) if table is not None]
+        output = np.concatenate(parts) if parts else np.zeros((0, model.vector_size), np.float32)
+        model._show(vocab, state.vectors, output)
+        model.wv.vectors_lockf = state.lockf
+        model.corpus_count = model.corpus_total_words = None  # unknown: as gensim, until counted
+        for name, value in state.extra.items():
+            setattr(model, name, value)
+        model.effective_min_count = model.min_count
         return model
 
     def __repr__(self) -> str:

@@ -54,13 +54,19 @@ def update_keyed_vectors(kv: KeyedVectors, vocab, vectors, tree=None) -> KeyedVe
     return kv
 
 
-def vocabulary_of(kv: KeyedVectors):
+def vocabulary_of(kv: KeyedVectors, with_tree: bool = False):
     """The :class:`~torch_w2v.vocab.Vocabulary` ``kv`` holds (its words and ``count``s), or
-    None when it holds no counts (vectors read from a word2vec file)."""
-    from .vocab import Vocabulary
+    None when it holds no counts (vectors read from a word2vec file); ``with_tree``: with the
+    Huffman tree of its words' ``point``/``code`` (gensim's), where it holds them."""
+    from .vocab import HuffmanTree, Vocabulary
 
-    counts = kv.expandos.get("count") if hasattr(kv, "expandos") else None
+    expandos = getattr(kv, "expandos", None) or {}
+    counts = expandos.get("count")
     if counts is None or len(counts) != len(kv.index_to_key):
         return None
+    tree = None
+    points, codes = expandos.get("point"), expandos.get("code")
+    if with_tree and points is not None and codes is not None and len(points) == len(counts):
+        tree = HuffmanTree.from_paths(list(points), list(codes))
     return Vocabulary(list(kv.index_to_key), np.asarray(counts, dtype=np.int64),
-                      dict(kv.key_to_index))
+                      dict(kv.key_to_index), tree)

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ._version import __version__
 from .fitted import FittedModel
 from .modes import Mode
 from .params import PARAMS, stored_params, validate_params
 from .persist import load_state, save_state
-from .vocab import Vocabulary
+from .vocab import HuffmanTree, Vocabulary
 
 __all__ = ["SavedModel", "document", "load_model", "save_model"]
 
@@ -69,6 +71,11 @@ def save_model(path, owner: str, params: dict, fitted: FittedModel, extra=None) 
     """Write a fitted model of class ``owner`` with its parameters, atomically."""
     arrays = {"input_vectors": fitted.input_vectors, "output_vectors": fitted.output_vectors,
               "counts": fitted.vocab.counts}
+    lockf = fitted.lockf_for(len(fitted.vocab))
+    if lockf is not None:  # gensim's vectors_lockf: rows frozen or slowed
+        arrays["lockf"] = lockf
+    if fitted.vocab.tree is not None:  # a tree not built from the counts (gensim's)
+        arrays["hs_parent"], arrays["hs_branch"] = fitted.vocab.tree.parents()
     doc = document(params, fitted.vocab, fitted.history, fitted.corpus_words)
     save_state(path, arrays, {**doc, "class": owner, "extra": dict(extra or {})})
 
@@ -101,11 +108,39 @@ def load_model(path, classes: dict) -> SavedModel:
         if arrays[name].shape != (expected, params["vector_size"]):
             raise ValueError(f"{path}: {name} has shape {arrays[name].shape}, expected "
                              f"({expected}, {params['vector_size']})")
-    fitted = FittedModel(Vocabulary(words, arrays["counts"]), arrays["input_vectors"],
-                         arrays["output_vectors"], doc["history"], doc["corpus_words"], "cpu")
+    fitted = FittedModel(Vocabulary(words, arrays["counts"], tree=_tree(path, arrays, words)),
+                         arrays["input_vectors"],
+                         arrays["output_vectors"], doc["history"], doc["corpus_words"], "cpu",
+                         lockf=_lockf(path, arrays, words))
     if "checkpoint_dir" in params:
         params["checkpoint_dir"] = None
     return SavedModel(owner, params, fitted, dict(extra))
+
+
+def _lockf(path, arrays: dict, words: list):
+    """The ``vectors_lockf`` a file stores (one value, or one per word), or None."""
+    lockf = arrays.get("lockf")
+    if lockf is None:
+        return None
+    if lockf.dtype.kind != "f" or lockf.ndim != 1 or len(lockf) not in (1, len(words)) or \
+            not np.isfinite(lockf).all():
+        raise ValueError(f"{path} holds a vectors_lockf of shape {lockf.shape} and type "
+                         f"{lockf.dtype} for {len(words)} words: refused")
+    return lockf.astype(np.float32)
+
+
+def _tree(path, arrays: dict, words: list):
+    """The Huffman tree a file stores (one imported from gensim), or None."""
+    if "hs_parent" not in arrays and "hs_branch" not in arrays:
+        return None
+    parent, branch = arrays.get("hs_parent"), arrays.get("hs_branch")
+    if parent is None or branch is None or parent.dtype.kind not in "iu" or \
+            branch.dtype.kind not in "iu" or parent.shape != (max(2 * len(words) - 1, 0),):
+        raise ValueError(f"{path} holds a damaged Huffman tree (hs_parent/hs_branch); refused")
+    try:
+        return HuffmanTree.from_parents(parent, branch)
+    except ValueError as err:
+        raise ValueError(f"{path}: its Huffman tree is {err}; refused") from None
 
 
 def check_document(path, arrays: dict, doc: dict, known: set, owner: str) -> None:

@@ -105,10 +105,9 @@ def load_state(path) -> tuple:
         raw = f.read()
     if raw[:1] == b"\x80":  # a pickle (protocol 2 or later), e.g. gensim's own save()
         raise ValueError(
-            f"{path} is a Python pickle (gensim's save() writes those): torch_w2v never loads "
-            "pickles, which can run code. Export the vectors from gensim with "
-            "model.wv.save_word2vec_format(path) and read them with gensim's "
-            "KeyedVectors.load_word2vec_format(path), or train again with torch_w2v")
+            f"{path} is a Python pickle (gensim's save() writes those), not a torch_w2v model "
+            "file: read a gensim Word2Vec model with torch_w2v.Word2Vec.load(path) or "
+            "torch_w2v.load(path), which take it without running code from it")
     _check_members(path, raw)
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as archive:

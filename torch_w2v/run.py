@@ -30,6 +30,7 @@ import warnings
 import weakref
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 from . import checkpoints
@@ -50,7 +51,6 @@ from .vocab import (
     EmptyVocabulary,
     build_vocab,
     grow_vocab,
-    huffman_tree,
     keep_probabilities,
     noise_distribution,
     percentile_keep_probabilities,
@@ -274,7 +274,8 @@ class TrainingRun:
             input_vectors=self.tables.input_vectors.detach().cpu().numpy(),
             output_vectors=self.tables.output_vectors.detach().cpu().numpy(),
             history=earlier + [dict(h, run=call) for h in history],
-            corpus_words=self.corpus_words or corpus.raw_words, device=str(self.device))
+            corpus_words=self.corpus_words or corpus.raw_words, device=str(self.device),
+            lockf=self.previous.lockf_for(len(self.vocab)) if self.previous is not None else None)
 
     def _feed(self, distributions, batch_size: int, seed: int):
         """What the loop iterates: chunks of text for a backend that samples itself, else
@@ -329,7 +330,7 @@ class TrainingRun:
             keep = percentile_keep_probabilities(counts, c.subsample_percentile)
         else:
             keep = keep_probabilities(counts, c.sample)
-        tree = huffman_tree(counts) if self.mode.hs else None
+        tree = self.vocab.hs_tree() if self.mode.hs else None
         lockf = self.previous.lockf_for(len(counts)) if self.previous is not None else None
         if lockf is not None and c.optimizer != "sgd":
             raise ValueError(f"vectors_lockf freezes rows for SGD; optimizer={c.optimizer!r} "
@@ -398,7 +399,8 @@ def initial_tables(size: int, vector_size: int, mode: Mode, seed: int,
         known = len(previous.vocab)
         before = torch.from_numpy(previous.output_vectors)
         with torch.no_grad():
-            tables.input_vectors[:known] = torch.from_numpy(previous.input_vectors)
+            writable = np.require(previous.input_vectors, requirements="W")  # mmap'd: a copy
+            tables.input_vectors[:known] = torch.from_numpy(writable)
             if mode.negative:
                 tables.output_vectors[:known] = before[:known]
             if mode.hs and known > 1:  # the tree is rebuilt; nodes keep rows by index

@@ -47,19 +47,30 @@ class Vocabulary:
         Raw corpus count of each word.
     key_to_index : dict
         Inverse of ``index_to_key``.
+    tree : HuffmanTree or None
+        A Huffman tree the hierarchical-softmax table already follows (a model imported from
+        gensim, whose heap breaks ties its own way); None: the tree is built from the counts.
     """
 
     index_to_key: list
     counts: np.ndarray
     key_to_index: dict = field(default_factory=dict)
+    tree: HuffmanTree | None = None
 
     def __post_init__(self):
         self.counts = np.asarray(self.counts, dtype=np.int64)
         if not self.key_to_index:
             self.key_to_index = {word: i for i, word in enumerate(self.index_to_key)}
+        if self.tree is not None and len(self.tree.lengths) != len(self.index_to_key):
+            raise ValueError(f"a Huffman tree of {len(self.tree.lengths)} words for a "
+                             f"vocabulary of {len(self.index_to_key)}")
 
     def __len__(self) -> int:
         return len(self.index_to_key)
+
+    def hs_tree(self) -> HuffmanTree:
+        """The Huffman tree hierarchical softmax trains with: :attr:`tree`, else the counts'."""
+        return self.tree if self.tree is not None else huffman_tree(self.counts)
 
 
 def _prune(counter: Counter, min_reduce: int) -> None:
@@ -186,6 +197,8 @@ def grow_vocab(vocab: Vocabulary, counter: Counter, min_count: int = 5,
         else:
             counts[index] += count
     added = build_vocab(unseen, min_count, None, trim_rule, sorted_vocab=True)
+    if not len(added):  # the same words: the tree the output table follows stays
+        return Vocabulary(list(vocab.index_to_key), counts, dict(vocab.key_to_index), vocab.tree)
     return Vocabulary(list(vocab.index_to_key) + added.index_to_key,
                       np.concatenate([counts, added.counts]))
 
@@ -236,6 +249,12 @@ def noise_distribution(counts: np.ndarray, ns_exponent: float = 0.75) -> np.ndar
     return weights / weights.sum()
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (``np.unique``, faster for millions of integers)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
+
 @dataclass
 class HuffmanTree:
     """word2vec's binary Huffman tree over the vocabulary, for hierarchical softmax.
@@ -259,6 +278,111 @@ class HuffmanTree:
     @property
     def depth(self) -> int:
         return self.points.shape[1]
+
+    @classmethod
+    def from_parents(cls, parent: np.ndarray, branch: np.ndarray) -> HuffmanTree:
+        """The tree whose node ``i`` (leaves ``0 .. V-1``, inner ``V .. 2V-2``, the root last)
+        hangs from ``parent[i]`` on side ``branch[i]`` (the root's entries are ignored).
+
+        Raises
+        ------
+        ValueError
+            If that is not a binary tree rooted at node ``2V-2`` (a parent out of range, an
+            inner node without two children, a cycle).
+        """
+        parent = np.asarray(parent, dtype=np.int64)
+        branch = np.asarray(branch, dtype=np.int8)
+        n = (len(parent) + 1) // 2
+        if n < 2:
+            return cls(np.zeros((n, 0), np.int64), np.zeros((n, 0), np.int8), np.zeros(n, np.int64))
+        root = 2 * n - 2
+        below = parent[:root]
+        if (len(parent) != 2 * n - 1 or branch.shape != parent.shape or (below < n).any()
+                or (below > root).any() or ((branch[:root] != 0) & (branch[:root] != 1)).any()
+                or len(_distinct(below * 2 + branch[:root])) != root):
+            raise ValueError("not a binary tree: every inner node needs one left and one right "
+                             "child, every other node one inner parent")
+        # walk every leaf up to the root at once, one level per step, recording the path upwards
+        up_points, up_codes = [], []
+        node = np.arange(n)
+        lengths = np.zeros(n, dtype=np.int64)
+        while (node != root).any():
+            if len(up_points) >= n:
+                raise ValueError("not a binary tree: a path never reaches the root (a cycle)")
+            moving = node != root
+            up_codes.append(np.where(moving, branch[node], 0))
+            node = np.where(moving, parent[node], node)
+            up_points.append(np.where(moving, node - n, 0))
+            lengths += moving
+        depth = len(up_points)
+        up_points, up_codes = np.stack(up_points, 1), np.stack(up_codes, 1)
+        # reverse each path into root-first order
+        j = np.arange(depth)[None, :]
+        source = np.clip(lengths[:, None] - 1 - j, 0, depth - 1)
+        valid = j < lengths[:, None]
+        rows = np.arange(n)[:, None]
+        points = np.where(valid, up_points[rows, source], 0).astype(np.int64)
+        codes = np.where(valid, up_codes[rows, source], 0).astype(np.int8)
+        return cls(points, codes, lengths)
+
+    @classmethod
+    def from_paths(cls, points: list, codes: list) -> HuffmanTree:
+        """The tree of each word's path from the root, as gensim stores them (``point``: inner
+        nodes ``0 .. V-2``, the root ``V-2`` first; ``code``: the branch taken at each).
+
+        Raises
+        ------
+        ValueError
+            If the paths do not make one binary tree over the words.
+
+        Examples
+        --------
+        >>> tree = huffman_tree(np.array([5, 3, 1, 1]))
+        >>> paths = [tree.points[w, :n] for w, n in enumerate(tree.lengths)]
+        >>> again = HuffmanTree.from_paths(paths, [tree.codes[w, :n] for w, n in
+        ...                                        enumerate(tree.lengths)])
+        >>> bool((again.points == tree.points).all() and (again.codes == tree.codes).all())
+        True
+        """
+        n = len(points)
+        if n < 2:
+            if any(len(path) for path in points):
+                raise ValueError("a one-word tree has no inner node for a path to pass")
+            return cls.from_parents(np.zeros(n, np.int64), np.zeros(n, np.int8))
+        lengths = np.fromiter(map(len, points), np.int64, n)
+        if not np.array_equal(lengths, np.fromiter(map(len, codes), np.int64, n)) or \
+                not lengths.all():
+            raise ValueError("every word needs a path from the root, as long as its code")
+        path = np.concatenate(points).astype(np.int64) + n  # inner node ids
+        code = np.concatenate(codes).astype(np.int64)
+        ends = np.cumsum(lengths) - 1
+        if ((path < n) | (path > 2 * n - 2)).any() or ((code != 0) & (code != 1)).any() or \
+                (path[ends - lengths + 1] != 2 * n - 2).any():
+            raise ValueError("a path does not start at the root or leaves the inner nodes")
+        child = np.empty_like(path)  # the node each step leads to: the next one, or the word
+        child[:-1] = path[1:]
+        child[ends] = np.arange(n)
+        edges = _distinct((child * (2 * n) + path) * 2 + code)  # each (child, parent, side)
+        child, path, code = edges // (4 * n), edges // 2 % (2 * n), edges % 2
+        if len(edges) != 2 * n - 2 or (np.diff(child) == 0).any():
+            raise ValueError("the paths disagree on a node's parent, or skip an inner node")
+        parent = np.full(2 * n - 1, 2 * n - 2, dtype=np.int64)
+        branch = np.zeros(2 * n - 1, dtype=np.int8)
+        parent[child], branch[child] = path, code
+        return cls.from_parents(parent, branch)
+
+    def parents(self) -> tuple:
+        """``(parent, branch)`` of every node, as :meth:`from_parents` takes them."""
+        n = len(self.lengths)
+        parent = np.full(max(2 * n - 1, 0), 2 * n - 2, dtype=np.int64)
+        branch = np.zeros(max(2 * n - 1, 0), dtype=np.int8)
+        for depth in range(self.depth):
+            on = self.lengths > depth
+            last = self.lengths - 1 == depth
+            child = np.where(last, np.arange(n), self.points[:, min(depth + 1, self.depth - 1)] + n)
+            parent[child[on]] = self.points[on, depth] + n
+            branch[child[on]] = self.codes[on, depth]
+        return parent, branch
 
 
 def huffman_tree(counts: np.ndarray) -> HuffmanTree:
@@ -299,25 +423,4 @@ def huffman_tree(counts: np.ndarray) -> HuffmanTree:
             parent[node], branch[node] = n + k, side
             total += count
         inner_counts[k] = total
-    parent, branch = np.array(parent), np.array(branch, dtype=np.int8)
-    root = 2 * n - 2
-    # walk every leaf up to the root at once, one level per step, recording the path upwards
-    up_points, up_codes = [], []
-    node = np.arange(n)
-    lengths = np.zeros(n, dtype=np.int64)
-    while (node != root).any():
-        moving = node != root
-        up_codes.append(np.where(moving, branch[node], 0))
-        node = np.where(moving, parent[node], node)
-        up_points.append(np.where(moving, node - n, 0))
-        lengths += moving
-    depth = len(up_points)
-    up_points, up_codes = np.stack(up_points, 1), np.stack(up_codes, 1)
-    # reverse each path into root-first order
-    j = np.arange(depth)[None, :]
-    source = np.clip(lengths[:, None] - 1 - j, 0, depth - 1)
-    valid = j < lengths[:, None]
-    rows = np.arange(n)[:, None]
-    points = np.where(valid, up_points[rows, source], 0).astype(np.int64)
-    codes = np.where(valid, up_codes[rows, source], 0).astype(np.int8)
-    return HuffmanTree(points, codes, lengths)
+    return HuffmanTree.from_parents(np.array(parent), np.array(branch, dtype=np.int8))
