@@ -255,3 +255,17 @@ def test_reset_from_estimate_memory_and_gensims_attribute_names():
     assert second.corpus_count == first.corpus_count
     second.train(zipf_corpus(), total_examples=second.corpus_count, epochs=1)
     assert not np.array_equal(second.wv.vectors, first.wv.vectors)
+
+
+def test_info_log_tells_the_vocabulary_pass_and_each_epoch_as_gensim(caplog):
+    from conftest import zipf_corpus
+
+    with caplog.at_level("INFO", logger="torch_w2v"):
+        Word2Vec(zipf_corpus(), vector_size=8, min_count=3, epochs=2, workers=1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "torch_w2v"]
+    assert any(line.startswith("collected ") and "word types" in line for line in lines)
+    assert any(line.startswith("effective_min_count=3 retains ") and "% of original" in line
+               for line in lines)
+    assert any("downsampling leaves estimated" in line for line in lines)
+    assert sum(line.startswith("epoch ") and "words/s" in line and "loss" in line
+               for line in lines) == 2

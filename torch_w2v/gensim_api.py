@@ -284,6 +284,7 @@ class Word2Vec:
         if len(vocab) == 0:
             raise EmptyVocabulary(f"the vocabulary is empty: no word occurs min_count={min_count}"
                                   " times; lower min_count or give a larger corpus")
+        _log_report(report, self.raw_vocab, self.effective_min_count)
         self._pending_vocab = vocab
         if not keep_raw_vocab:
             self.raw_vocab = None
@@ -609,6 +610,21 @@ def _report(raw_vocab, vocab, sample, min_count, rule, update) -> dict:
             "downsample_unique": int((keep < 1.0).sum()),
             "downsample_total": int((keep * counts).sum()),
             "num_retained_words": len(kept) if not update else len(vocab)}
+
+
+def _log_report(report: dict, raw_vocab, min_count: int) -> None:
+    """gensim's INFO lines on what the vocabulary keeps of the corpus."""
+    words, total = len(raw_vocab), sum(raw_vocab.values())
+    logger.info("effective_min_count=%d retains %d unique words (%.2f%% of original %d, drops "
+                "%d)", min_count, words - report["drop_unique"],
+                100 * (words - report["drop_unique"]) / max(words, 1), words,
+                report["drop_unique"])
+    logger.info("effective_min_count=%d leaves %d word corpus (%.2f%% of original %d); "
+                "downsampling leaves estimated %d word corpus (%.1f%% of prior %d)", min_count,
+                report["retain_total"], 100 * report["retain_total"] / max(total, 1), total,
+                report["downsample_total"],
+                100 * report["downsample_total"] / max(report["retain_total"], 1),
+                report["retain_total"])
 
 
 def _no_unknown(method: str, kwargs: dict) -> None:
