@@ -269,3 +269,26 @@ def test_info_log_tells_the_vocabulary_pass_and_each_epoch_as_gensim(caplog):
     assert any("downsampling leaves estimated" in line for line in lines)
     assert sum(line.startswith("epoch ") and "words/s" in line and "loss" in line
                for line in lines) == 2
+
+
+def test_one_live_wv_updated_in_place_and_assigned_vectors_are_trained_from():
+    """gensim keeps one ``wv`` for the model's life: a reference a user holds sees new words
+    and trained vectors; vectors assigned before ``train`` are where training starts."""
+    from conftest import zipf_corpus
+
+    corpus = zipf_corpus(n_sentences=100)
+    model = Word2Vec(vector_size=8, min_count=1, seed=1, workers=1)
+    model.build_vocab(corpus)
+    held = model.wv
+    start = np.full_like(model.wv.vectors, 0.5)
+    model.wv.vectors = start.copy()
+    model.train(corpus, total_examples=len(corpus), epochs=1)
+    assert held is model.wv
+    assert 0 < np.abs(held.vectors - 0.5).max() < 0.3  # moved a little from where it was put
+    model.build_vocab([["brandnew", "words"]], update=True)
+    assert held is model.wv and "brandnew" in held
+    other = Word2Vec(vector_size=8, min_count=1)
+    other.build_vocab([["a", "b"]])
+    other_wv = other.wv
+    other.reset_from(model)
+    assert other_wv is other.wv and len(other_wv) == len(model.wv)
