@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import torch_w2v
-from torch_w2v import TorchWord2Vec
+from torch_w2v import TorchWord2Vec, Word2Vec
 from torch_w2v.checkpoints import CHECKPOINT_NAME
 
 FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512, workers=1)
@@ -336,3 +336,66 @@ def test_paths_devices_and_numpy_numbers_are_stored_as_plain_values(corpus, tmp_
     assert type(stored["vector_size"]) is int and type(stored["alpha"]) is float
     again = TorchWord2Vec(**params).fit(corpus, resume=True)
     _same(est, again)
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda d: d["params"].update(corpus_file="/dev/zero"), r"unknown parameters \['corpus_file'\]"),
+    (lambda d: d["params"].update(sentences=[["a", "b"]]), r"unknown parameters \['sentences'\]"),
+    (lambda d: d["params"].pop("vector_size"), "no vector_size"),
+    (lambda d: d["history"].append({"epoch": "x"}), "history entry without the numbers"),
+    (lambda d: d.__setitem__("history", "garbage"), "history that is not a list"),
+    (lambda d: d["extra"].update(corpus_count="many"), "extra data corpus_count"),
+    (lambda d: d["extra"].update(callbacks=1), "extra data callbacks"),
+])
+def test_a_facade_model_file_is_data_named_defects_at_load(tmp_path, monkeypatch, edit, match):
+    """A model file never names text to read or train on, and each defect is named at load
+    (not a KeyError or TypeError later)."""
+    from gensim.test.utils import common_texts
+
+    Word2Vec(common_texts, vector_size=8, min_count=1, epochs=1).save(tmp_path / "m.npz")
+    _forge(tmp_path / "m.npz", tmp_path / "forged.npz", edit)
+    with pytest.raises(ValueError, match=match):
+        Word2Vec.load(tmp_path / "forged.npz")
+
+
+def test_loading_never_reads_text_or_trains_even_with_huge_epochs(tmp_path, monkeypatch):
+    from gensim.test.utils import common_texts
+
+    from torch_w2v import corpus, run
+
+    Word2Vec(common_texts, vector_size=8, min_count=1, epochs=1).save(tmp_path / "m.npz")
+    _forge(tmp_path / "m.npz", tmp_path / "forged.npz",
+           lambda d: d["params"].update(epochs=10 ** 6))
+
+    def never(*args, **kwargs):
+        raise AssertionError("loading a model file read text or trained")
+
+    monkeypatch.setattr(run.TrainingRun, "train", never)
+    monkeypatch.setattr(run.TrainingRun, "scan", never)
+    monkeypatch.setattr(corpus, "smart_open", never)
+    assert Word2Vec.load(tmp_path / "forged.npz").epochs == 10 ** 6
+
+
+def test_nan_vectors_are_refused_at_load(fitted, tmp_path):
+    fitted.save(tmp_path / "m.npz")
+
+    def poison(arrays):
+        arrays["input_vectors"] = arrays["input_vectors"].copy()
+        arrays["input_vectors"][0, 0] = np.nan
+    _forge(tmp_path / "m.npz", tmp_path / "forged.npz", arrays_edit=poison)
+    with pytest.raises(ValueError, match="NaN or infinite values in input_vectors"):
+        torch_w2v.load(tmp_path / "forged.npz")
+
+
+def test_files_that_are_no_model_say_what_they_are_and_what_reads_them(fitted, tmp_path):
+    fitted.wv.save_word2vec_format(str(tmp_path / "vectors.txt"))
+    fitted.wv.save_word2vec_format(str(tmp_path / "vectors.bin"), binary=True)
+    (tmp_path / "corpus.txt").write_text("the cat sat on the mat\n")
+    for name in ("vectors.txt", "vectors.bin"):
+        with pytest.raises(ValueError, match="word2vec-format file.*load_word2vec_format"):
+            torch_w2v.load(tmp_path / name)
+    with pytest.raises(ValueError, match="a text file.*corpus_file"):
+        TorchWord2Vec.load(tmp_path / "corpus.txt")
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match="not a regular file"):
+        torch_w2v.load(tmp_path / "zero")  # would read forever

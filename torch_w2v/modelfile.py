@@ -177,5 +177,27 @@ def check_document(path, arrays: dict, doc: dict, known: set, owner: str) -> Non
     for name in ("input_vectors", "output_vectors"):
         if arrays[name].dtype.kind != "f":
             refuse(f"{name} of type {arrays[name].dtype}")
-    if not isinstance(doc.get("history"), list) or not isinstance(doc.get("corpus_words"), int):
-        refuse("no history or corpus size")
+        if not np.isfinite(arrays[name]).all():
+            refuse(f"NaN or infinite values in {name}")
+    if not isinstance(doc.get("corpus_words"), int):
+        refuse("no corpus size")
+    _check_records(refuse, doc.get("history"), doc["extra"])
+
+
+_HISTORY_NUMBERS = ("epoch", "loss", "pairs", "words", "effective_words")  # what code reads
+_EXTRA = ("corpus_count", "corpus_total_words", "train_count", "effective_min_count",
+          "min_alpha_yet_reached")  # what the gensim facade keeps besides
+
+
+def _check_records(refuse, history, extra: dict) -> None:
+    """The history (one dict of numbers per epoch) and the facade's extra numbers."""
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        refuse("a history that is not a list of epochs")
+    for h in history:
+        if not all(isinstance(h.get(k), (int, float)) and not isinstance(h.get(k), bool)
+                   for k in _HISTORY_NUMBERS):
+            refuse(f"a history entry without the numbers {list(_HISTORY_NUMBERS)}: {h!r:.200}")
+    for name, value in extra.items():
+        if name not in _EXTRA or not (value is None or isinstance(value, (int, float))
+                                      and not isinstance(value, bool) and value >= 0):
+            refuse(f"extra data {name}={value!r:.100} (only {list(_EXTRA)}, as numbers)")

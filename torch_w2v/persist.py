@@ -23,9 +23,11 @@ True
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -92,6 +94,22 @@ def _check_members(path, raw: bytes) -> None:
                                      " forged; refused before allocating")
 
 
+def _what_it_is(raw: bytes) -> str:
+    """What a file that is no model holds, and what reads it."""
+    first = raw[:200].split(b"\n", 1)[0].split()
+    if len(first) == 2 and all(part.isdigit() for part in first):
+        return ("a word2vec-format file (word vectors only): read it with gensim's "
+                "KeyedVectors.load_word2vec_format(path) (binary=True if it is binary)")
+    if not raw:
+        return "empty"
+    try:  # incremental: a character cut at 4 kB is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(raw[:4096], final=False)
+    except UnicodeDecodeError:
+        return "neither a model file nor text (truncated, or another format)"
+    return ("a text file (a corpus? train on it with fit(corpus_file=path) or "
+            "Word2Vec(corpus_file=path))")
+
+
 def load_state(path) -> tuple:
     """Read a file written by :func:`save_state`; returns ``(arrays, document)``.
 
@@ -101,8 +119,13 @@ def load_state(path) -> tuple:
         If the file is not a torch_w2v model, is truncated, or its content does not match its
         digest.
     """
+    if "://" not in str(path) and os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"{path} is not a regular file (a device, pipe or directory, or a link "
+                         "to one): a model file is a file; refused unread")
     with smart_open(path, "rb", compression="disable") as f:
         raw = f.read()
+    if raw[:2] != b"PK" and raw[:1] != b"\x80":  # not a zip archive (npz), not a pickle
+        raise ValueError(f"{path} is {_what_it_is(raw)}, not a torch_w2v model file")
     if raw[:1] == b"\x80":  # a pickle (protocol 2 or later), e.g. gensim's own save()
         raise ValueError(
             f"{path} is a Python pickle (gensim's save() writes those), not a torch_w2v model "
