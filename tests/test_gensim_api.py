@@ -292,3 +292,31 @@ def test_one_live_wv_updated_in_place_and_assigned_vectors_are_trained_from():
     other_wv = other.wv
     other.reset_from(model)
     assert other_wv is other.wv and len(other_wv) == len(model.wv)
+
+
+def test_the_usual_per_epoch_save_writes_the_live_state(tmp_path):
+    """gensim users save from ``on_epoch_end``: each file holds that epoch's vectors and output
+    table (not the initial ones), and the last equals the trained model."""
+    from conftest import zipf_corpus
+
+    corpus = zipf_corpus(n_sentences=150)
+
+    class SaveEveryEpoch(CallbackAny2Vec):
+        def __init__(self):
+            self.epoch = 0
+
+        def on_epoch_end(self, model):
+            self.epoch += 1
+            model.save(str(tmp_path / f"epoch{self.epoch}.npz"))
+
+    model = Word2Vec(vector_size=8, min_count=1, seed=1, workers=1)
+    model.build_vocab(corpus)
+    initial = model.wv.vectors.copy()
+    model.train(corpus, total_examples=len(corpus), epochs=3, callbacks=[SaveEveryEpoch()])
+    saved = [Word2Vec.load(str(tmp_path / f"epoch{e}.npz")) for e in (1, 2, 3)]
+    assert not np.allclose(saved[0].wv.vectors, initial)
+    assert not np.allclose(saved[0].wv.vectors, saved[1].wv.vectors)
+    assert not np.allclose(saved[0].syn1neg, 0)
+    assert [len(s._history) for s in saved] == [1, 2, 3]
+    assert np.array_equal(saved[2].wv.vectors, model.wv.vectors)
+    assert np.array_equal(saved[2].syn1neg, model.syn1neg)
