@@ -62,14 +62,62 @@ def test_simultaneous_first_uses_build_once_and_all_succeed(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_cached_library_that_does_not_load_is_built_again(tmp_path):
+@pytest.mark.parametrize("damage", ["not a library", "truncated", "truncated, old digest"])
+def test_a_damaged_cached_library_is_built_again_not_loaded(tmp_path, damage):
+    """A truncated library killed every later process with SIGBUS inside dlopen; a cached
+    library is now loaded only if its build's checksum matches."""
+    good = ops.build()  # this machine's library (cached by earlier tests)
     library = _key_dir(tmp_path) / ops.LIBRARY
     library.parent.mkdir(parents=True)
-    library.write_bytes(b"\x7fELF not really a library")
+    if damage == "not a library":
+        library.write_bytes(b"\x7fELF not really a library")
+    else:
+        library.write_bytes(good.read_bytes()[:100_000])
+        if damage == "truncated, old digest":
+            ops._digest_path(library).write_text(ops._digest_path(good).read_text())
     process = _start(tmp_path)
     out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, err
-    assert "op ok True" in out and "does not load" in err and "compiled in" in err
+    assert process.returncode == 0, err  # -7 (SIGBUS) before
+    assert "op ok True" in out and "checksum does not match" in err and "compiled in" in err
+    assert ops._verified(library)
+
+
+def test_a_cached_library_is_rebuilt_unless_its_checksum_matches(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_W2V_OPS_DIR", str(tmp_path))
+    good = b"\x7fELF a whole library"
+    built = []
+
+    def compile_(command, timeout):
+        built.append(command)
+        with open(command[command.index("-o") + 1], "wb") as output:
+            output.write(good)
+    monkeypatch.setattr(ops, "_run_compiler", compile_)
+    library = ops.build()
+    assert library.read_bytes() == good and ops._verified(library) and len(built) == 1
+    assert ops.build() == library and len(built) == 1  # cached and verified: not built again
+    for cut in (5, len(good) - 1):
+        library.write_bytes(good[:cut])
+        assert ops.build() == library and library.read_bytes() == good
+    assert len(built) == 3
+
+
+def test_cxx_with_arguments_is_split_as_a_shell_would(monkeypatch):
+    monkeypatch.setenv("CXX", "ccache g++")
+    command = ops._compile_command(ops.ops_dir() / "x.so")
+    assert command[:2] == ["ccache", "g++"]
+
+
+def test_a_hanging_compiler_is_given_up_after_the_timeout_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_W2V_OPS_DIR", str(tmp_path))
+    monkeypatch.setenv("TORCH_W2V_BUILD_TIMEOUT", "1")
+    monkeypatch.setattr(ops, "_compile_command", lambda output: ["sleep", "60"])
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match="more than 1 s.*TORCH_W2V_BUILD_TIMEOUT"):
+        ops.build()
+    assert time.monotonic() - start < 10
+    monkeypatch.setenv("TORCH_W2V_BUILD_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="TORCH_W2V_BUILD_TIMEOUT='soon'"):
+        ops.build()
 
 
 def test_without_a_compiler_training_falls_back_with_one_warning(tmp_path):

@@ -339,7 +339,8 @@ def test_paths_devices_and_numpy_numbers_are_stored_as_plain_values(corpus, tmp_
 
 
 @pytest.mark.parametrize("edit,match", [
-    (lambda d: d["params"].update(corpus_file="/dev/zero"), r"unknown parameters \['corpus_file'\]"),
+    (lambda d: d["params"].update(corpus_file="/dev/zero"),
+     r"unknown parameters \['corpus_file'\]"),
     (lambda d: d["params"].update(sentences=[["a", "b"]]), r"unknown parameters \['sentences'\]"),
     (lambda d: d["params"].pop("vector_size"), "no vector_size"),
     (lambda d: d["history"].append({"epoch": "x"}), "history entry without the numbers"),

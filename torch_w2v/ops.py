@@ -15,7 +15,13 @@ A build never hangs and never leaves a broken cache:
   they wait for every few seconds, and give up after :data:`BUILD_TIMEOUT` seconds, as does a
   compiler that runs that long;
 - the cache key covers the sources, the torch version, the compiler and its flags, and the CPU
-  (``-march=native`` code from one CPU type may not run on another).
+  (``-march=native`` code from one CPU type may not run on another);
+- a build writes the library's SHA-256 beside it, and a cached library is loaded only if it
+  matches: a truncated file (which would crash the process inside ``dlopen``) or a foreign one
+  is rebuilt, with a warning.
+
+``$CXX`` may hold a command with arguments (``ccache g++``); ``$TORCH_W2V_BUILD_TIMEOUT``
+shortens :data:`BUILD_TIMEOUT`.
 
 The library holds the fused CPU trainer (``csrc/train_cpu.cpp``) and the text counter
 (``csrc/text.cpp``). Where it cannot be built (no C++ compiler, a read-only cache, ...),
@@ -33,6 +39,7 @@ import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -67,17 +74,52 @@ def ops_dir() -> Path:
     return Path(cache) / "torch_w2v" / "ops"
 
 
-def _compiler() -> str:
-    return os.environ.get("CXX", "c++")
+def _compiler() -> list:
+    """``$CXX`` split as a shell splits it (``ccache g++``), else ``c++``."""
+    return shlex.split(os.environ.get("CXX") or "c++")
 
 
-def _compiler_identity(compiler: str) -> str:
+def _compiler_identity(compiler: list) -> str:
     try:
-        out = subprocess.run([compiler, "--version"], capture_output=True, text=True,
+        out = subprocess.run([*compiler, "--version"], capture_output=True, text=True,
                              timeout=30)
         return out.stdout.splitlines()[0] if out.stdout else f"{compiler}: no version"
     except (OSError, subprocess.SubprocessError):
         return f"{compiler}: not found"
+
+
+def build_timeout() -> float:
+    """:data:`BUILD_TIMEOUT`, or ``$TORCH_W2V_BUILD_TIMEOUT`` seconds where set."""
+    value = os.environ.get("TORCH_W2V_BUILD_TIMEOUT")
+    if not value:
+        return BUILD_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(f"TORCH_W2V_BUILD_TIMEOUT={value!r}: give a number of seconds > 0")
+    return seconds
+
+
+def _digest_path(library: Path) -> Path:
+    return library.with_name(library.name + ".sha256")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(library: Path) -> bool:
+    """Whether ``library`` is whole and ours: its SHA-256 matches the one its build wrote."""
+    try:
+        return _digest_path(library).read_text().strip() == _file_sha256(library)
+    except OSError:
+        return False
 
 
 def _cpu_identity() -> str:
@@ -121,7 +163,7 @@ def _compile_command(output: Path) -> list:
     from torch.utils.cpp_extension import include_paths, library_paths
 
     sources = [str(Path(__file__).parent / "csrc" / name) for name in SOURCES]
-    return [_compiler(), *FLAGS,
+    return [*_compiler(), *FLAGS,
             f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
             *(f"-isystem{p}" for p in include_paths()), *sources, "-o", str(output),
             *(f"-L{p}" for p in library_paths()), "-lc10", "-ltorch_cpu"]
@@ -178,15 +220,18 @@ def _run_compiler(command: list, timeout: float) -> None:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             while True:
+                elapsed = time.monotonic() - start
+                if elapsed > timeout:
+                    raise TimeoutError(
+                        f"the compiler ran for more than {timeout:g} s (set "
+                        "$TORCH_W2V_BUILD_TIMEOUT to wait longer or less)")
                 try:
-                    process.wait(timeout=_HEARTBEAT_SECONDS)
+                    process.wait(timeout=min(_HEARTBEAT_SECONDS, timeout - elapsed + 0.01))
                     break
                 except subprocess.TimeoutExpired:
-                    elapsed = time.monotonic() - start
-                    if elapsed > timeout:
-                        raise TimeoutError(
-                            f"the compiler ran for more than {timeout:.0f} s") from None
-                    logger.warning("torch_w2v: still compiling (%.0f s)", elapsed)
+                    if time.monotonic() - start < timeout:
+                        logger.warning("torch_w2v: still compiling (%.0f s)",
+                                       time.monotonic() - start)
         finally:
             if process.poll() is None:
                 process.kill()
@@ -214,23 +259,30 @@ def build(force: bool = False) -> Path:
         When the library cannot be built (the compiler's message is included).
     """
     target = library_path()
-    if target.exists() and not force:
+    if not force and _verified(target):
         return target
+    if target.exists() and not force:
+        logger.warning("torch_w2v: the cached op library %s is damaged or not this build's "
+                       "(its checksum does not match): building it again", target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(target.parent / "lock", BUILD_TIMEOUT):
-        if target.exists() and not force:  # another process built it while we waited
+    timeout = build_timeout()
+    with _exclusive(target.parent / "lock", timeout):
+        if not force and _verified(target):  # another process built it while we waited
             return target
         for stale in target.parent.glob(".build-*"):  # left by builders that were killed
             shutil.rmtree(stale, ignore_errors=True)
         private = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
         try:
             logger.warning("torch_w2v: compiling the fused CPU op for this machine (once per "
-                           "machine and torch version; 5-20 s) into %s",
+                           "machine and torch version; 10-60 s) into %s",
                            target.parent)
             start = time.monotonic()
             output = private / LIBRARY
-            _run_compiler(_compile_command(output), BUILD_TIMEOUT)
-            os.replace(output, target)  # atomic: a loader sees no library or a whole one
+            _run_compiler(_compile_command(output), timeout)
+            _digest_path(output).write_text(_file_sha256(output))
+            # atomic, the digest first: a loader sees a library only with its digest
+            os.replace(_digest_path(output), _digest_path(target))
+            os.replace(output, target)
             logger.warning("torch_w2v: compiled in %.1f s", time.monotonic() - start)
         finally:
             shutil.rmtree(private, ignore_errors=True)
