@@ -100,3 +100,16 @@ def test_partial_fit_freezes_the_rows_vectors_lockf_zeroes(tmp_path, first, more
     assert np.array_equal(again.wv.vectors_lockf, est.wv.vectors_lockf)
     again.partial_fit(more)
     assert np.array_equal(again.wv.vectors[: known // 2], frozen)
+
+
+def test_continuing_from_nan_vectors_is_refused_naming_the_rows(first, more):
+    est = TorchWord2Vec(**FAST).fit(first)
+    est.wv.vectors[3, 1] = np.nan
+    word = est.wv.index_to_key[3]
+    with pytest.raises(ValueError, match=rf"NaN or infinite values in 1 rows \(first: \[3\], "
+                                         rf"words \['{word}'\]\)"):
+        est.partial_fit(more)
+    facade = torch_w2v.Word2Vec(first, vector_size=8, min_count=2, workers=1, epochs=1)
+    facade.syn1neg[0] = np.inf
+    with pytest.raises(ValueError, match="output table"):
+        facade.train(more, total_examples=len(more), epochs=1)

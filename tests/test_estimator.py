@@ -122,6 +122,9 @@ def test_transform_words_and_sentences(fitted):
     assert not docs[1].any() and not docs[2].any()
     with pytest.raises(KeyError, match="never-seen"):
         fitted.transform(["never-seen"])
+    sentence = " ".join(words)
+    with pytest.raises(KeyError, match="sentence as one string.*pass token lists"):
+        fitted.transform([sentence])
 
 
 def test_same_seed_one_worker_gives_identical_vectors(corpus):

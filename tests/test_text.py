@@ -72,6 +72,24 @@ def test_invalid_utf8_is_refused_with_the_file_and_the_byte(tmp_path):
             count_and_record(CorpusFile(str(path)))  # the Python path refuses them too
 
 
+@pytest.mark.parametrize("block", [1 << 22, 1 << 16])
+def test_a_token_without_end_is_refused_in_linear_time(tmp_path, monkeypatch, block):
+    """A separator-free run was rescanned whole at every block (256 MB: 24 s) and /dev/zero was
+    read forever; a token longer than 1 MiB now ends the count, at once, naming the byte."""
+    monkeypatch.setattr(text, "BLOCK_BYTES", block)
+    path = tmp_path / "run.txt"
+    path.write_bytes(b"a b\n" + b"x" * (3 << 20) + b" tail\n")
+    with pytest.raises(ValueError, match=r"run.txt: the text holds a token of more than "
+                                         r"1048576 bytes \(from byte 4\)") as refused:
+        text.count_and_record_file(str(path))
+    assert "encoding" not in str(refused.value)  # not an encoding problem
+    path.write_bytes(b"a " + b"y" * (1 << 20) + b"\n")  # 1 MiB exactly: a (strange) word
+    counter, *_ = text.count_and_record_file(str(path))
+    assert counter["y" * (1 << 20)] == 1
+    with pytest.raises(ValueError, match="token of more than"):
+        text.count_and_record_file("/dev/zero")
+
+
 characters = st.sampled_from(SPACES + LINE_ENDS + WORDS + list("abcé語"))
 
 

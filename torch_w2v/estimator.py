@@ -302,7 +302,10 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         if all(isinstance(item, str) for item in items):
             missing = [w for w in items if w not in kv.key_to_index]
             if missing:
-                raise KeyError(f"words not in the vocabulary: {missing[:10]}")
+                spaced = [w for w in missing if len(w.split()) > 1]
+                hint = (f"; {spaced[0]!r} is a sentence as one string: to embed sentences, "
+                        "pass token lists (e.g. [s.split() for s in texts])" if spaced else "")
+                raise KeyError(f"words not in the vocabulary: {missing[:10]}{hint}")
             return kv[items].reshape(len(items), kv.vector_size).astype(np.float32)
         out = np.zeros((len(items), kv.vector_size), dtype=np.float32)
         for row, sentence in enumerate(checked_sentences(items)):

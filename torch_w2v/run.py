@@ -389,6 +389,22 @@ def _warn_unwritable(words) -> None:
             "whitespace (e.g. 'New_York'), before fitting", UserWarning, stacklevel=4)
 
 
+def _check_finite(previous: FittedModel) -> None:
+    """Training continues only from numbers: NaN or infinity in a table would train into a
+    NaN loss (and look like a too-large learning rate)."""
+    for name, table in (("the word vectors (wv.vectors)", previous.input_vectors),
+                        ("the output table (syn1neg/syn1)", previous.output_vectors)):
+        bad = ~np.isfinite(table).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            words = [previous.vocab.index_to_key[r] for r in rows[:5]
+                     if r < len(previous.vocab)]
+            raise ValueError(f"{name} hold NaN or infinite values in {len(rows)} rows (first: "
+                             f"{rows[:5].tolist()}{', words ' + str(words) if words else ''}): "
+                             "training cannot continue from them; assign finite vectors, or "
+                             "train a new model")
+
+
 def initial_tables(size: int, vector_size: int, mode: Mode, seed: int,
                    previous: FittedModel | None = None) -> EmbeddingTables:
     """Fresh tables for ``size`` words (gensim's initialisation, seeded), on the CPU; a
@@ -396,6 +412,7 @@ def initial_tables(size: int, vector_size: int, mode: Mode, seed: int,
     tables = EmbeddingTables(size, vector_size, mode.output_rows(size),
                              generator=torch.Generator().manual_seed(seed))
     if previous is not None:
+        _check_finite(previous)
         known = len(previous.vocab)
         before = torch.from_numpy(previous.output_vectors)
         with torch.no_grad():

@@ -118,9 +118,10 @@ def count_and_record_file(path, byte_range=None) -> tuple:
                     yield ids.numpy(), lengths.numpy()
                 ids, lengths = counter.feed(torch.empty(0, dtype=torch.uint8), True)
                 yield ids.numpy(), lengths.numpy()
-            except ValueError as err:  # the counter's: not UTF-8
+            except ValueError as err:  # the counter's: not UTF-8, or a token without end
                 first_line = f"{path}: {err}".splitlines()[0]
-                raise ValueError(f"{first_line}: {ENCODING_ADVICE}") from None
+                advice = f": {ENCODING_ADVICE}" if "UTF-8" in first_line else ""
+                raise ValueError(first_line + advice) from None
 
     kept: list = []
     total, sentences = record_flushes(_flushes(counted(), StreamingCorpus.FLUSH_TOKENS),

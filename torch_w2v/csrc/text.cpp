@@ -6,7 +6,9 @@
 // are separated by the characters str.isspace() accepts (ASCII \t \n \v \f \r \x1c-\x1f and
 // space; U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000); a
 // line without tokens is no sentence. Text that is not valid UTF-8 (as Python's strict decoder
-// judges it) is refused with the offset of the first bad byte.
+// judges it) is refused with the offset of the first bad byte, and so is a token longer than
+// kMaxTokenBytes (no text has one; a binary file or /dev/zero would be read without end): the
+// token cut by a block's end is carried into the next, so the bound also keeps the pass linear.
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <torch/custom_class.h>
@@ -72,6 +74,8 @@ int decode(const unsigned char* p, size_t left, uint32_t& cp) {
 }
 
 }  // namespace
+
+constexpr size_t kMaxTokenBytes = 1 << 20;
 
 struct TextCounter : torch::CustomClassHolder {
   std::vector<uint64_t> slot_hash;
@@ -152,6 +156,13 @@ struct TextCounter : torch::CustomClassHolder {
     std::string text = std::move(carry);
     carry.clear();
     const int64_t carried = static_cast<int64_t>(text.size());
+    auto check_length = [&](size_t start, size_t end) {
+      TORCH_CHECK_VALUE(end - start <= kMaxTokenBytes, "the text holds a token of more than ",
+                        kMaxTokenBytes, " bytes (from byte ",
+                        offset - carried + static_cast<int64_t>(start),
+                        "): is it whitespace-separated text? (not a binary file or a device "
+                        "such as /dev/zero)");
+    };
     text.append(reinterpret_cast<const char*>(block.data_ptr<uint8_t>()), block.numel());
     const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
     const size_t n = text.size();
@@ -161,6 +172,7 @@ struct TextCounter : torch::CustomClassHolder {
       if (b < 0x80) {
         const unsigned char kind = ascii_class(b);
         if (kind) {
+          check_length(token, i);
           end_token(p + token, i - token);
           if (kind == 2) end_line();
           token = i + 1;
@@ -175,11 +187,13 @@ struct TextCounter : torch::CustomClassHolder {
                         static_cast<int64_t>(i), " (0x", std::hex, static_cast<int>(b),
                         ") starts no valid character");
       if (unicode_space(cp)) {
+        check_length(token, i);
         end_token(p + token, i - token);
         token = i + len;
       }
       i += len;
     }
+    check_length(token, i);
     if (last) {
       end_token(p + token, i - token);
       end_line();
