@@ -193,3 +193,48 @@ def test_a_fit_without_distributed_trains_alone_inside_a_group(tmp_path, corpus_
 def test_distributed_outside_a_process_group_is_refused_before_training():
     with pytest.raises(ValueError, match="process group"):
         TorchWord2Vec(**FAST, distributed=True).fit(zipf_corpus(n_sentences=50))
+
+
+RESUMABLE = """
+import torch_w2v.distributed
+torch_w2v.distributed.STALE_TOKENS = 1024  # merges every 1024 tokens: several chunks an epoch
+from torch_w2v import TorchWord2Vec, Callback
+class Stop(Callback):  # a crash of every rank after epoch 2's checkpoint, or mid-epoch 3's
+    def on_epoch_end(self, run, epoch, logs):
+        if STOP == "epoch" and epoch == 2:
+            os._exit(0)
+    def on_chunk_end(self, run, position):
+        if STOP == "chunk" and position.epoch == 3 and position.chunks_done == 2:
+            os._exit(0)
+est = TorchWord2Vec(vector_size=12, min_count=2, epochs=4, workers=1, progress=False,
+                    distributed=True, checkpoint_dir=os.path.join(out, "ckpt"),
+                    checkpoint_every=CHECKPOINT_EVERY, callbacks=[Stop()] if STOP else [])
+est.fit(corpus_file=os.path.join(out, "corpus.txt"), resume=RESUME)
+json.dump({"vectors": est.wv.vectors.tolist(), "output": est.output_vectors_.tolist(),
+           "history": est.history_}, open(os.path.join(out, f"{NAME}{rank}.json"), "w"))
+"""
+
+
+def _resumable(stop, resume, name, every):
+    return (f"STOP, RESUME, NAME, CHECKPOINT_EVERY = {stop!r}, {resume!r}, {name!r}, {every!r}\n"
+            + RESUMABLE)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop,every", [("epoch", None), ("chunk", 1000)])
+def test_a_resumed_distributed_run_ends_where_the_uninterrupted_one_ends(tmp_path, corpus_file,
+                                                                         stop, every):
+    """The epoch sync's anchors must be the restored tables, not the initial ones (which added
+    (ranks - 1) x (checkpoint - initial) to every row at the first merge: norms 1.68 vs 1.24)."""
+    results = _launch(tmp_path, _resumable(None, False, "whole", every), timeout=180)
+    assert [code for code, _ in results] == [0, 0], results
+    results = _launch(tmp_path, _resumable(stop, False, "never", every), timeout=180)
+    assert not list(tmp_path.glob("never*.json"))  # stopped before the end
+    results = _launch(tmp_path, _resumable(None, True, "resumed", every), timeout=180)
+    assert [code for code, _ in results] == [0, 0], results
+    whole = json.loads((tmp_path / "whole0.json").read_text())
+    for rank in (0, 1):
+        resumed = json.loads((tmp_path / f"resumed{rank}.json").read_text())
+        assert resumed["vectors"] == whole["vectors"]  # bit-identical: one thread per rank
+        assert resumed["output"] == whole["output"]
+        assert [h["words"] for h in resumed["history"]] == [h["words"] for h in whole["history"]]
