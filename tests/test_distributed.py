@@ -238,3 +238,22 @@ def test_a_resumed_distributed_run_ends_where_the_uninterrupted_one_ends(tmp_pat
         assert resumed["vectors"] == whole["vectors"]  # bit-identical: one thread per rank
         assert resumed["output"] == whole["output"]
         assert [h["words"] for h in resumed["history"]] == [h["words"] for h in whole["history"]]
+
+
+@pytest.mark.slow
+def test_a_two_rank_checkpoint_resumes_in_one_process_on_the_global_schedule(tmp_path,
+                                                                             corpus_file):
+    """words_done counted one rank's share: resumed alone, the rate ended at 0.0066 instead of
+    min_alpha. At an epoch end the position is global; mid-epoch, other ranks are refused."""
+    _launch(tmp_path, _resumable("epoch", False, "never", None), timeout=180)
+    assert not list(tmp_path.glob("never*.json"))
+    alone = TorchWord2Vec(vector_size=12, min_count=2, epochs=4, workers=1, progress=False,
+                          checkpoint_dir=str(tmp_path / "ckpt"))
+    alone.fit(corpus_file=str(corpus_file), resume=True)
+    assert [h["epoch"] for h in alone.history_] == [1, 2, 3, 4]
+    assert alone.history_[-1]["lr"] == pytest.approx(alone.min_alpha, rel=1e-3)
+    assert alone.history_[2]["lr"] == pytest.approx(
+        alone.alpha - (alone.alpha - alone.min_alpha) * 3 / 4, rel=1e-3)
+    _launch(tmp_path, _resumable("chunk", False, "never", 1000), timeout=180)
+    with pytest.raises(ValueError, match=r"written mid-epoch by 2 rank\(s\); this run has 1"):
+        alone.fit(corpus_file=str(corpus_file), resume=True)

@@ -51,13 +51,13 @@ def check_writable(directory) -> None:
 
 
 def save(directory, params, vocab, tables, generator, position: Position,
-         corpus_words) -> None:
-    """Write the checkpoint of a run standing at ``position``."""
+         corpus_words, ranks: int = 1) -> None:
+    """Write the checkpoint of a run of ``ranks`` processes standing at ``position``."""
     arrays = {"input_vectors": tables.input_vectors.detach().cpu().numpy(),
               "output_vectors": tables.output_vectors.detach().cpu().numpy(),
               "counts": vocab.counts}
     doc = document(params, vocab, position.history, corpus_words)
-    doc.update(position=position.state())
+    doc.update(position=position.state(), ranks=int(ranks))
     if generator is not None:  # a batch sampler's stream (chunk seeds need no state)
         arrays["rng_state"] = generator.get_state().numpy()
         doc["generator_device"] = str(generator.device)
@@ -93,10 +93,29 @@ def latest(directory, params, vocab):
     return arrays, doc
 
 
-def restore(checkpoint, tables, generator) -> Position:
+def restore(checkpoint, tables, generator, ranks: int, local_words: int) -> Position:
     """Load a checkpoint's tables and generator state (``generator`` is None for a backend
-    whose draws follow from chunk seeds); returns where the loop starts."""
+    whose draws follow from chunk seeds); returns where the loop starts, for a run of
+    ``ranks`` processes whose share of the corpus holds ``local_words`` raw words.
+
+    An epoch-end checkpoint resumes with any number of ranks (the learning rate follows the
+    epochs done, not one rank's words); a mid-epoch one only with the ranks that wrote it.
+
+    Raises
+    ------
+    ValueError
+        For a mid-epoch checkpoint of another number of ranks.
+    """
     arrays, doc = checkpoint
+    made_by = int(doc.get("ranks", 1))
+    position = Position(**doc["position"], history=doc["history"])
+    if position.chunks_done == 0:  # at an epoch's start: the same point for any ranks
+        position.words_done = (position.epoch - 1) * local_words
+    elif made_by != ranks:
+        raise ValueError(f"this checkpoint was written mid-epoch by {made_by} rank(s); this run "
+                         f"has {ranks}: the shares and chunks of an epoch depend on the ranks, "
+                         f"so resume it with {made_by}, or train again from the last epoch end "
+                         "(checkpoint_every=None writes only those)")
     with torch.no_grad():
         tables.input_vectors.copy_(torch.from_numpy(arrays["input_vectors"]))
         tables.output_vectors.copy_(torch.from_numpy(arrays["output_vectors"]))
@@ -108,7 +127,6 @@ def restore(checkpoint, tables, generator) -> Position:
                        "run", made_on or "chunk seeds", resumed_on or "chunk seeds")
     elif generator is not None:
         generator.set_state(torch.from_numpy(arrays["rng_state"]))
-    position = Position(**doc["position"], history=doc["history"])
     logger.info("resuming in epoch %d after %d chunks (%d words trained)", position.epoch,
                 position.chunks_done, position.words_done)
     return position

@@ -261,7 +261,8 @@ class TrainingRun:
         distributions = self._distributions()
         feed = self._feed(distributions, batch_size, seed)
         if checkpoint is not None:
-            self.position = checkpoints.restore(checkpoint, self.tables, feed.generator)
+            self.position = checkpoints.restore(checkpoint, self.tables, feed.generator,
+                                                self.topology.world_size, corpus.raw_words)
         hooks = self._hooks(corpus, feed, distributions, batch_size, seed, validation)
         step = self.backend.make_step(self.tables, c, distributions)
         schedule = Schedule(c.alpha, c.min_alpha, corpus.raw_words * c.epochs)
@@ -305,7 +306,8 @@ class TrainingRun:
         if c.checkpoint_dir and self.topology.writes:  # distributed: rank 0, once ranks agree
             def save(position):
                 checkpoints.save(c.checkpoint_dir, self.params, self.vocab, self.tables,
-                                 feed.generator, position, corpus.raw_words)
+                                 feed.generator, position, corpus.raw_words,
+                                 self.topology.world_size)
             hooks.append(checkpoints.Checkpointer(save, self.position, c.checkpoint_every))
         hooks.append(EpochLog(c.epochs))
         hooks.extend(c.callbacks)
