@@ -257,3 +257,33 @@ def test_a_two_rank_checkpoint_resumes_in_one_process_on_the_global_schedule(tmp
     _launch(tmp_path, _resumable("chunk", False, "never", 1000), timeout=180)
     with pytest.raises(ValueError, match=r"written mid-epoch by 2 rank\(s\); this run has 1"):
         alone.fit(corpus_file=str(corpus_file), resume=True)
+
+
+def test_ranks_given_other_text_of_the_same_size_refuse(tmp_path):
+    """Token lists of one length, and files of one name and size, were compared by length, name
+    and size only: half of each rank's text trained, the rest silently lost."""
+    for rank in (0, 1):
+        (tmp_path / f"r{rank}").mkdir()
+        words = ("alpha beta gamma" if rank == 0 else "delta omega kappa") + "\n"
+        (tmp_path / f"r{rank}" / "corpus.txt").write_text(words * 300)
+    script = """
+    import sys
+    sys.path.insert(0, %r)
+    from conftest import zipf_corpus
+    from torch_w2v import TorchWord2Vec
+    est = TorchWord2Vec(vector_size=8, min_count=1, epochs=1, workers=1, progress=False,
+                        distributed=True)
+    try:
+        est.fit(zipf_corpus(n_sentences=200, seed=rank))
+    except ValueError as err:
+        print("lists:", err)
+    try:
+        est.fit(corpus_file=os.path.join(out, f"r{rank}", "corpus.txt"))
+    except ValueError as err:
+        print("files:", err)
+    """.replace("%r", repr(os.path.dirname(__file__)))
+    results = _launch(tmp_path, script)
+    for code, out in results:
+        assert code == 0, out
+        assert "lists: rank 1 was started on another corpus (200 sentences (sampled" in out
+        assert "files: rank 1 was started on another corpus (corpus.txt (5400 bytes" in out

@@ -231,7 +231,7 @@ class TrainingRun:
     def _check_before_reading(self, sentences) -> None:
         if self.config.checkpoint_dir and self.topology.writes:
             checkpoints.check_writable(self.config.checkpoint_dir)
-        self.topology.check_same(self.params, _describe(sentences))
+        self.topology.check_same(self.params, sentences)
 
     def _encode(self, sentences, streaming: bool, raw_words, recording=None):
         """The corpus as word ids: streamed through an id file on disk, or in memory."""
@@ -344,18 +344,6 @@ class TrainingRun:
             self.config, distributions, batch_size=batch_size,
             generator=torch.Generator(self.device).manual_seed(seed),
             hs_offset=self.mode.hs_offset(len(self.vocab)), chunk_tokens=chunk_tokens)
-
-
-def _describe(sentences) -> str:
-    """What ranks compare to know they were given the same corpus."""
-    import os
-
-    path = getattr(sentences, "path", None)
-    if path is not None:
-        size = os.path.getsize(path) if os.path.isfile(path) else -1
-        return f"{os.path.basename(os.fspath(path))} ({size} bytes)"
-    n = len(sentences) if hasattr(sentences, "__len__") else "?"
-    return f"{n} sentences"
 
 
 _TRAINING = weakref.WeakSet()  # the estimators in a fit now

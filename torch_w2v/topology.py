@@ -26,11 +26,12 @@ Examples
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from itertools import islice
 
-__all__ = ["DataParallel", "SingleProcess", "topology_for"]
+__all__ = ["DataParallel", "SingleProcess", "fingerprint", "topology_for"]
 
 
 class SingleProcess:
@@ -45,7 +46,7 @@ class SingleProcess:
     def share(self, sentences):
         return sentences
 
-    def check_same(self, params: dict, corpus: str) -> None:
+    def check_same(self, params: dict, sentences) -> None:
         """Nothing to compare with."""
 
     def joint_counts(self, counter, total: int, sentences: int) -> tuple:
@@ -103,13 +104,13 @@ class DataParallel(SingleProcess):
         return SentenceSlice(sentences, slice(n * self.rank // self.world_size,
                                               n * (self.rank + 1) // self.world_size))
 
-    def check_same(self, params: dict, corpus: str) -> None:
+    def check_same(self, params: dict, sentences) -> None:
         """Refuse (``ValueError``, on every rank) ranks started with other parameters than
-        rank 0's trained ones, or another corpus (``corpus`` says which)."""
+        rank 0's trained ones, or another corpus (by :func:`fingerprint`)."""
         from .params import trained_params
 
         mine = json.loads(json.dumps(trained_params(params), default=repr))
-        everyone = self.group.gather((mine, corpus))
+        everyone = self.group.gather((mine, fingerprint(sentences)))
         first_params, first_corpus = everyone[0]
         for rank, (theirs, their_corpus) in enumerate(everyone):
             changed = sorted(k for k in first_params if first_params[k] != theirs.get(k))
@@ -165,6 +166,46 @@ class SentenceSlice:
 
     def __len__(self) -> int:
         return self.part.stop - self.part.start
+
+
+SAMPLED_BLOCKS, BLOCK_BYTES, SAMPLED_SENTENCES = 64, 4096, 4096
+
+
+def fingerprint(sentences) -> str:
+    """What ranks compare to know they were given the same corpus, without reading it whole:
+    a file's name and size and a SHA-256 of 64 blocks of 4 KiB spread over it; a corpus in
+    memory's length and a SHA-256 of up to 4,096 sentences spread over it (of every sentence
+    for one without random access, which costs one more pass over it).
+
+    Examples
+    --------
+    >>> fingerprint([["a", "b"], ["c"]]) == fingerprint([["a", "b"], ["c"]])
+    True
+    >>> fingerprint([["a", "b"], ["c"]]) == fingerprint([["a", "b"], ["d"]])
+    False
+    """
+    digest = hashlib.sha256()
+    path = getattr(sentences, "path", None)
+    if path is not None:
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            return path
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            for k in range(SAMPLED_BLOCKS):
+                f.seek(size * k // SAMPLED_BLOCKS)
+                digest.update(f.read(BLOCK_BYTES))
+        return f"{os.path.basename(path)} ({size} bytes, sampled SHA-256 {digest.hexdigest()[:16]})"
+    if hasattr(sentences, "__getitem__") and hasattr(sentences, "__len__"):
+        n = len(sentences)
+        picks = sorted({n * k // SAMPLED_SENTENCES for k in range(SAMPLED_SENTENCES)}) if n else []
+        chosen, how = (sentences[i] for i in picks), "sampled "
+    else:
+        n, chosen, how = 0, sentences, ""
+    for sentence in chosen:
+        digest.update("\x1f".join(map(str, sentence)).encode("utf-8", "replace") + b"\x1e")
+        n = n if how else n + 1
+    return f"{n} sentences ({how}SHA-256 {digest.hexdigest()[:16]})"
 
 
 def topology_for(distributed: bool):
