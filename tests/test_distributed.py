@@ -95,6 +95,14 @@ def test_two_ranks_count_jointly_and_end_with_the_same_vectors(tmp_path, corpus_
     cos = (close * single.wv.vectors).sum(1) / np.linalg.norm(close, axis=1) / np.linalg.norm(
         single.wv.vectors, axis=1)
     assert np.isfinite(close).all() and cos.mean() > 0.2  # the same seeds, different splits
+    # the one-process simulator of R ranks (benchmarks/simulate_ranks.py) is the real thing
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    from simulate_ranks import simulate
+
+    estimators, group = simulate(2, {k: v for k, v in FAST.items() if k != "progress"},
+                                 str(corpus_file))
+    assert [e.wv.vectors.tolist() for e in estimators] == [ranks[0]["vectors"]] * 2
+    assert group.merges > 0 and group.bytes_merged > 0
 
 
 def test_in_memory_corpora_are_shared_by_sentences(tmp_path):

@@ -36,7 +36,7 @@ import torch
 from .train import LoopHook
 
 __all__ = ["Distributed", "TableMerger", "byte_share", "heaviest_rows", "init_from_environment",
-           "sync_chunk_tokens"]
+           "merged_prefix", "sync_chunk_tokens"]
 
 logger = logging.getLogger("torch_w2v")
 
@@ -82,14 +82,15 @@ class Distributed:
     rank, world_size : int
     """
 
-    def __init__(self, group=None):
+    def __init__(self, group=None, backend=None):
         import torch.distributed as dist
 
-        self._dist = dist
+        self._dist = backend or dist  # another backend: benchmarks/simulate_ranks.py's threads
         self.group = group
-        self.rank = dist.get_rank(group)
-        self.world_size = dist.get_world_size(group)
+        self.rank = self._dist.get_rank(group)
+        self.world_size = self._dist.get_world_size(group)
         self.merges = 0  # merges of the tables so far
+        self.bytes_merged = 0  # bytes of table changes this rank sent into merges
         self._flat = None  # the merge buffer (_buffer)
 
     @classmethod
@@ -112,27 +113,35 @@ class Distributed:
 
     # -- keeping the tables in sync ------------------------------------------------------------
 
-    def merge_changes(self, tables, anchors, mean_rows, more: bool) -> bool:
+    def merge_changes(self, tables, anchors, scales, more: bool, rows=None) -> bool:
         """Add up the ranks' changes to ``tables`` since ``anchors`` (the tables as last agreed)
-        in one collective, the rows in ``mean_rows`` (per table, an index or None) by their
-        mean instead; tables and anchors become the result. Returns whether any rank still has
-        chunks of this epoch to train (``more`` on one)."""
-        flat = self._buffer(sum(t.numel() for t in tables) + 1, tables[0])
-        offset = 0
-        for table, anchor in zip(tables, anchors):
-            torch.sub(table.view(-1), anchor.view(-1), out=flat[offset:offset + table.numel()])
-            offset += table.numel()
+        in one collective, each row's sum times its ``scales`` entry (per table: a column of
+        1 for the sum, ``1 / ranks`` for the mean); the merged rows of tables and anchors
+        become the result. ``rows`` (per table, sorted row indices; None: every row) limits
+        the merge to those rows: the others keep their changes for a later merge. Returns
+        whether any rank still has chunks of this epoch to train (``more`` on one)."""
+        rows = rows or [None] * len(tables)
+        sizes = [t.numel() if r is None else len(r) * t.shape[1] for t, r in zip(tables, rows)]
+        flat = self._buffer(sum(sizes) + 1, tables[0])
+        parts = list(torch.split(flat[:-1], sizes))
+        for table, anchor, picked, part in zip(tables, anchors, rows, parts):
+            if picked is None:
+                torch.sub(table.view(-1), anchor.view(-1), out=part)
+            else:
+                torch.sub(table[picked], anchor[picked], out=part.view(len(picked), -1))
         flat[-1] = float(more)
         self._all_reduce(flat)
         self.merges += 1
-        offset = 0
-        for table, anchor, rows in zip(tables, anchors, mean_rows):
-            change = flat[offset:offset + table.numel()].view_as(table)
-            offset += table.numel()
-            if rows is not None:
-                change[rows] /= self.world_size
-            anchor += change
-            table.copy_(anchor)
+        self.bytes_merged += flat.numel() * flat.element_size()
+        for table, anchor, scale, picked, part in zip(tables, anchors, scales, rows, parts):
+            change = part.view(-1, table.shape[1])
+            if picked is None:
+                anchor.addcmul_(change, scale)
+                table.copy_(anchor)
+            else:
+                change.mul_(scale[picked])
+                anchor.index_add_(0, picked, change)
+                table[picked] = anchor[picked]
         return bool(flat[-1].item() > 0)
 
     def _buffer(self, size: int, like: torch.Tensor) -> torch.Tensor:
@@ -197,6 +206,24 @@ def heaviest_rows(weights: np.ndarray, share: float) -> torch.Tensor:
     return torch.from_numpy(order[:min(covered, len(weights))].copy())
 
 
+PREFIX_ROWS = 1024  # pWord2Vec's: the most frequent rows every merge, twice as many every 2nd
+
+
+def merged_prefix(merge: int, rows: int, first: int = PREFIX_ROWS) -> int:
+    """How many of the most frequent rows merge number ``merge`` (1, 2, ...) merges:
+    ``first`` rows, twice as many every second merge, four times every fourth, and so on
+    (pWord2Vec's schedule), at most ``rows``. A row of frequency rank ``r`` is merged about
+    every ``r / first`` merges, so a merge carries about ``first x log2(rows / first)`` rows,
+    whatever the vocabulary.
+
+    Examples
+    --------
+    >>> [merged_prefix(k, 10_000) for k in range(1, 9)]
+    [1024, 2048, 1024, 4096, 1024, 2048, 1024, 8192]
+    """
+    return min(rows, first << ((merge & -merge).bit_length() - 1))
+
+
 class TableMerger(LoopHook):
     """The loop hook that keeps the ranks' tables in step: after every chunk, and until no rank
     has chunks of the epoch left (a rank that finished joins the others' rounds), the ranks'
@@ -204,39 +231,76 @@ class TableMerger(LoopHook):
     become the sums over the ranks. The tables agree on every rank when training begins (the
     seeded initialisation, or the checkpoint it resumes from): that state is the first anchor.
 
-    The rows of the most frequent words covering ``MEAN_SHARE`` of the tokens (and, with
-    hierarchical softmax, as many inner nodes next to the root: every frequent word's path
-    starts there) take the ranks' mean change: every rank trained them dozens of times in a
-    chunk, each towards the same target, and the sum of 4 ranks' changes overshoots (measured
-    on the wiki sample, 4 ranks merging every 8192 tokens: the loss diverges with the sum).
-    The other rows take the sum, as one process would apply them (their mean scales their
-    updates by ``1 / ranks``: WordSim353 0.26 -> 0.16 with 2 ranks; the mean over the ranks
-    that changed a row: 0.17). With the merges as often as :func:`sync_chunk_tokens` makes
-    them, a tenth of the tokens is enough (4 ranks, 6 seeds: WordSim353 0.254 with a tenth,
-    0.233 with a quarter, 0.216 with 0.4)."""
+    **Which rows**: a merge after a chunk carries the most frequent rows only, on pWord2Vec's
+    geometric schedule (:func:`merged_prefix`): the words' rows in frequency order, and with
+    hierarchical softmax the inner nodes from the root down (a frequent word's path starts
+    there). A row not merged keeps its change since its last merge, and the next merge that
+    takes it adds it whole, so no update is lost; the epoch ends with one merge of every row.
+    For 1M words at 100 dimensions that is about 5 MB a merge instead of 800 MB.
 
-    def __init__(self, group: Distributed, tables, mode, counts):
+    **Sum or mean**: the rows of the most frequent words covering ``MEAN_SHARE`` of the tokens
+    (and as many inner nodes next to the root) take the ranks' mean change: every rank trained
+    them dozens of times in a chunk, each towards the same target, and the sum of 4 ranks'
+    changes overshoots (measured on the wiki sample, 4 ranks merging every 8192 tokens: the
+    loss diverges with the sum). The other rows take the sum, as one process would apply them
+    (their mean scales their updates by ``1 / ranks``: WordSim353 0.26 -> 0.16 with 2 ranks;
+    the mean over the ranks that changed a row: 0.17). With the merges as often as
+    :func:`sync_chunk_tokens` makes them, a tenth of the tokens is enough (4 ranks, 6 seeds:
+    WordSim353 0.254 with a tenth, 0.233 with a quarter, 0.216 with 0.4)."""
+
+    def __init__(self, group: Distributed, tables, mode, counts, sparse: bool = True):
         self.group = group
         self.tables = [tables.input_vectors.data, tables.output_vectors.data]
         self.anchors = None  # the state last agreed on: taken when training begins
-        frequent = heaviest_rows(np.asarray(counts, dtype=np.float64), MEAN_SHARE)
-        outputs = []
+        counts = np.asarray(counts, dtype=np.float64)
+        words = torch.from_numpy(np.argsort(-counts, kind="stable"))  # most frequent first
+        frequent = heaviest_rows(counts, MEAN_SHARE)
+        outputs, orders = [], []
         if mode.negative:  # the words' rows: trained as targets and as noise words
             outputs.append(frequent)
-        if mode.hs:  # the inner nodes next to the root (the last one)
+            orders.append(words)
+        if mode.hs:  # the inner nodes, from the root (the last one) down
             root = mode.hs_offset(len(counts)) + len(counts) - 2
             outputs.append(torch.arange(root, root - min(len(frequent), len(counts) - 1), -1))
-        self.mean_rows = [frequent, torch.cat(outputs) if outputs else None]
+            orders.append(torch.arange(root, root - (len(counts) - 1), -1))
+        self.orders = [words, orders]
+        self.scales = []
+        for table, mean in zip(self.tables, [frequent, torch.cat(outputs) if outputs else None]):
+            scale = torch.ones(table.shape[0], 1, dtype=table.dtype, device=table.device)
+            if mean is not None:
+                scale[mean.to(table.device)] = 1.0 / group.world_size
+            self.scales.append(scale)
+        self.sparse = sparse
+        self._rows = {}  # prefix length -> the rows each table merges
+
+    def rows(self, merge: int):
+        """The rows each table merges in merge number ``merge`` (None: all)."""
+        if not self.sparse:
+            return None
+        prefix = merged_prefix(merge, len(self.orders[0]))
+        if prefix not in self._rows:
+            device = self.tables[0].device
+            words = self.orders[0][:prefix]
+            outputs = [order[:prefix] for order in self.orders[1]]
+            picked = [words, torch.cat(outputs) if outputs else words[:0]]
+            self._rows[prefix] = [torch.sort(p)[0].to(device) for p in picked]
+        return self._rows[prefix]
 
     def on_train_begin(self, run):
         self.anchors = [t.clone() for t in self.tables]
 
+    def _merge(self, more: bool, every_row: bool = False) -> bool:
+        rows = None if every_row else self.rows(self.group.merges + 1)
+        return self.group.merge_changes(self.tables, self.anchors, self.scales, more, rows)
+
     def on_chunk_end(self, run, position):
-        self.group.merge_changes(self.tables, self.anchors, self.mean_rows, more=True)
+        self._merge(more=True)
 
     def epoch_totals(self, run, totals):
-        """Join the other ranks' remaining rounds until none has chunks left (every rank then
-        holds the same tables), and return the ranks' sums of ``totals``."""
-        while self.group.merge_changes(self.tables, self.anchors, self.mean_rows, more=False):
+        """Join the other ranks' remaining rounds until none has chunks left, merge every row
+        once (every rank then holds the same tables), and return the ranks' sums of
+        ``totals``."""
+        while self._merge(more=False):
             pass
+        self._merge(more=False, every_row=True)
         return self.group.sum_numbers(*totals, device=self.tables[0].device)
