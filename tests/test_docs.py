@@ -48,3 +48,17 @@ def test_api_headings_carry_names_and_wide_tables_scroll():
     sheets = re.search(r"extra_css:\n((?:\s+- .+\n)+)", config).group(1).split()[1::2]
     css = "".join((ROOT / "docs" / name).read_text() for name in sheets)
     assert re.search(r"table\s*{[^}]*overflow-x:\s*auto", css)
+
+
+def test_the_readmes_first_example_runs_as_written(tmp_path, monkeypatch):
+    """A new user pastes it first: every name defined, every word it asks about known."""
+    example = (ROOT / "README.md").read_text().split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)  # it writes vectors.txt
+    namespace = {}
+    exec(compile(example, "README.md", "exec"), namespace)
+    assert (tmp_path / "vectors.txt").exists() and len(namespace["model"].wv) > 1000
+
+
+def test_ci_runs_the_readmes_test_command():
+    assert "./dev test" in (ROOT / "README.md").read_text()
+    assert "./dev test" in (ROOT / ".ci" / "run").read_text()
