@@ -400,3 +400,29 @@ def test_files_that_are_no_model_say_what_they_are_and_what_reads_them(fitted, t
     (tmp_path / "zero").symlink_to("/dev/zero")
     with pytest.raises(ValueError, match="not a regular file"):
         torch_w2v.load(tmp_path / "zero")  # would read forever
+
+
+def test_a_full_checkpoint_dir_warns_and_keeps_training_and_the_last_checkpoint(
+        corpus, tmp_path, monkeypatch, caplog):
+    """A full disk ended the fit with a bare ENOSPC and lost the epoch's training."""
+    import errno
+
+    from torch_w2v import checkpoints
+
+    real_save_state, calls = checkpoints.save_state, []
+
+    def disk_full_after_one(path, arrays, document):
+        calls.append(document["position"]["epoch"])
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save_state(path, arrays, document)
+    monkeypatch.setattr(checkpoints, "save_state", disk_full_after_one)
+    params = dict(vector_size=8, min_count=2, epochs=3, workers=1, progress=False)
+    with caplog.at_level("WARNING", logger="torch_w2v"):
+        est = TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus)
+    assert len(est.history_) == 3 and calls == [2, 3, 4]  # the epoch each would resume in
+    warnings = [r.getMessage() for r in caplog.records if "could not write" in r.getMessage()]
+    assert len(warnings) == 2 and "No space left on device" in warnings[0]
+    monkeypatch.setattr(checkpoints, "save_state", real_save_state)
+    resumed = TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
+    assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]  # from epoch 1's checkpoint

@@ -136,6 +136,10 @@ class Checkpointer(LoopHook):
     """The loop hook that writes checkpoints: at the end of every epoch and, with ``every``,
     at the first chunk end after every ``every`` raw words.
 
+    A checkpoint that cannot be written (a full disk, a lost mount) does not end the fit: the
+    warning names it and the error, training goes on, and the last complete checkpoint stays in
+    place (writes are atomic), so a later crash still resumes from it.
+
     Parameters
     ----------
     save : callable
@@ -154,10 +158,19 @@ class Checkpointer(LoopHook):
     def _after(self, words_done: int):
         return None if not self.every else (words_done // self.every + 1) * self.every
 
+    def _write(self, position: Position) -> None:
+        try:
+            self.save(position)
+        except OSError as err:
+            logger.warning("torch_w2v: could not write the checkpoint at %d words trained (%s: "
+                           "%s); training goes on, and the last complete checkpoint stays in "
+                           "place", position.words_done, type(err).__name__,
+                           err.strerror or err)
+
     def on_chunk_end(self, run, position):
         if self.next is not None and position.words_done >= self.next:
-            self.save(position)
+            self._write(position)
             self.next = self._after(position.words_done)
 
     def on_epoch_end(self, run, epoch, logs):
-        self.save(self.position)
+        self._write(self.position)
