@@ -295,3 +295,20 @@ def test_ranks_given_other_text_of_the_same_size_refuse(tmp_path):
         assert code == 0, out
         assert "lists: rank 1 was started on another corpus (200 sentences (sampled" in out
         assert "files: rank 1 was started on another corpus (corpus.txt (5400 bytes" in out
+
+
+def test_a_corpus_too_small_for_its_ranks_is_refused_on_every_rank(tmp_path):
+    """One rank's share held no known word: it alone failed (NothingToTrain), the other hung."""
+    script = """
+    from torch_w2v import TorchWord2Vec
+    est = TorchWord2Vec(vector_size=8, min_count=2, epochs=1, workers=1, progress=False,
+                        distributed=True)
+    try:  # rank 1's half is one word seen once: not in the vocabulary
+        est.fit([["a", "b", "a", "b"], ["c"]])
+    except ValueError as err:
+        print("refused:", err)
+    """
+    results = _launch(tmp_path, script, timeout=60)
+    for code, out in results:
+        assert code == 0, out
+        assert "refused: rank(s) [1] of 2 hold no word of the vocabulary" in out

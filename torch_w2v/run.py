@@ -246,9 +246,22 @@ class TrainingRun:
         else:
             corpus = encode_corpus(checked_sentences(sentences),  # 4 bytes a token
                                    self.vocab.key_to_index)
-        if not len(corpus.ids):
-            raise NothingToTrain(corpus.raw_words)
+        self._check_trainable(len(corpus.ids), corpus.raw_words)
         return corpus
+
+    def _check_trainable(self, known_tokens: int, raw_words: int) -> None:
+        """Refuse text without a word of the vocabulary; in a distributed run, on every rank
+        when any rank's share has none (a corpus too small for its ranks)."""
+        everyone = self.topology.each(known_tokens)
+        if len(everyone) == 1:
+            if not known_tokens:
+                raise NothingToTrain(raw_words)
+            return
+        empty = [rank for rank, known in enumerate(everyone) if not known]
+        if empty:
+            raise ValueError(f"rank(s) {empty} of {len(everyone)} hold no word of the vocabulary "
+                             "in their share of the corpus: the corpus is too small to share "
+                             f"among {len(everyone)} ranks; give more text or fewer ranks")
 
     def _train(self, corpus, checkpoint, validation) -> FittedModel:
         c = self.config

@@ -12,6 +12,7 @@ question                :class:`SingleProcess`    :class:`DataParallel`
 ``stream``              0                         the rank: each draws its own numbers
 ``writes``              True                      rank 0 only (checkpoints, progress)
 ``merger(...)``         None                      the loop hook that merges the ranks' tables
+``each(value)``         ``[value]``               every rank's value, in rank order
 ======================  ========================  =============================================
 
 Distributed training is opted into (``distributed=True``, or ``torch-w2v train`` under
@@ -66,6 +67,10 @@ class SingleProcess:
     def total(self, *numbers) -> list:
         """Sums over the ranks of some numbers."""
         return [float(x) for x in numbers]
+
+    def each(self, value) -> list:
+        """Every rank's ``value``, in rank order."""
+        return [value]
 
 
 class DataParallel(SingleProcess):
@@ -153,6 +158,9 @@ class DataParallel(SingleProcess):
 
     def total(self, *numbers) -> list:
         return self.group.sum_numbers(*numbers)
+
+    def each(self, value) -> list:
+        return self.group.gather(value)
 
 
 class SentenceSlice:
