@@ -1,3 +1,4 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -54,3 +55,24 @@ def test_init_follows_gensim_rule():
     assert model.input_vectors.std() > 0.5 / 50 / 3**0.5
     assert (model.output_vectors == 0).all()
     assert not model.input_vectors.requires_grad
+
+
+def test_free_memory_honours_a_containers_cgroup_and_ulimit(tmp_path, monkeypatch):
+    """The pre-check read the host's free memory only: a container's limit or ulimit -v let a
+    fit start that the kernel then killed."""
+    import resource
+
+    from torch_w2v import model
+
+    (tmp_path / "memory.max").write_text(str(3 << 30) + "\n")
+    (tmp_path / "memory.current").write_text(str(1 << 30) + "\n")
+    assert model._cgroup_left(str(tmp_path)) == 2 << 30
+    (tmp_path / "memory.max").write_text("max\n")
+    assert model._cgroup_left(str(tmp_path)) is None
+    monkeypatch.setattr(model, "_cgroup_left", lambda: 2 << 30)
+    assert model.available_bytes("cpu") <= 2 << 30
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (model._read_number_field(
+        "/proc/self/status", "VmSize:") + (1 << 20), resource.RLIM_INFINITY))
+    assert model.available_bytes("cpu") <= 1 << 20
+    with pytest.raises(ValueError, match="GiB are free"):
+        model.check_memory(100_000, 100, Mode(), "cpu")

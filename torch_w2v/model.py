@@ -85,15 +85,67 @@ def table_bytes(vocab_size: int, vector_size: int, mode: Mode) -> int:
 
 
 def available_bytes(device) -> int | None:
-    """Memory free for new tensors on ``device``: the GPU's free memory, or the machine's
-    available memory (Linux ``MemAvailable``); None where it cannot be told."""
+    """Memory free for new tensors on ``device``: the GPU's free memory, or on the host the
+    least of the machine's available memory (Linux ``MemAvailable``), what the process's
+    cgroup (a container's limit, v2 or v1) leaves, and what its address-space limit
+    (``ulimit -v``) leaves; None where none can be told."""
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
+    limits = [_meminfo_available(), _cgroup_left(), _address_space_left()]
+    known = [b for b in limits if b is not None]
+    return min(known) if known else None
+
+
+def _read_number(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # "max": no limit
+
+
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo") as info:
             for line in info:
                 if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _cgroup_left(root: str = "/sys/fs/cgroup") -> int | None:
+    """The process's cgroup memory limit minus its usage (v2, else v1), or None."""
+    for limit, usage in (("memory.max", "memory.current"),
+                         ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+        cap, used = _read_number(f"{root}/{limit}"), _read_number(f"{root}/{usage}")
+        if cap is not None and cap < 1 << 60:  # v1 says "no limit" with a huge number
+            return max(cap - (used or 0), 0)
+    return None
+
+
+def _address_space_left() -> int | None:
+    """``RLIMIT_AS`` minus the address space the process maps already, or None."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, ValueError, OSError):
+        return None
+    if soft == resource.RLIM_INFINITY:
+        return None
+    mapped = _read_number_field("/proc/self/status", "VmSize:")
+    return max(soft - (mapped or 0), 0)
+
+
+def _read_number_field(path: str, field: str) -> int | None:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
