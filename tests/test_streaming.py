@@ -1,4 +1,5 @@
 """Streaming a corpus file: the id file recorded while counting, passes, fallbacks, read-ahead."""
+import os
 import tempfile
 import time
 
@@ -185,3 +186,26 @@ def test_streaming_corpus_reads_the_text_every_pass_when_it_cannot_write(monkeyp
     assert _chunk_arrays(streaming, 64) == first
     assert text.passes == 3
     assert not list(small_flushes.iterdir())
+
+
+def test_id_files_a_killed_fit_left_are_removed_by_the_next(tmp_path, monkeypatch):
+    """A fit killed with SIGKILL left its id files (4 bytes a token) in $TMPDIR for good."""
+    import socket
+    import subprocess
+    import sys
+
+    from torch_w2v.streaming import CORPUS_FILES, IdFile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # a pid now unused
+    stale = tmp_path / f"{CORPUS_FILES}-{socket.gethostname()}-{dead}-abc"
+    stale.mkdir()
+    (stale / "ids.int32").write_bytes(b"\0" * 64)
+    other_host = tmp_path / f"{CORPUS_FILES}-elsewhere-{dead}-abc"
+    other_host.mkdir()
+    live = IdFile()
+    assert not stale.exists() and other_host.exists()  # only this host's dead processes'
+    assert os.path.basename(live.directory).startswith(
+        f"{CORPUS_FILES}-{socket.gethostname()}-{os.getpid()}-")
+    live.delete()

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "remove_stale_temporaries", "unwritable_words",
+__all__ = ["atomic_path", "atomic_write_text", "owned_prefix", "remove_stale_owned",
+           "remove_stale_temporaries", "unwritable_words",
            "write_sentences", "save_word2vec_format"]
 
 
@@ -86,19 +88,34 @@ def remove_stale_temporaries(target) -> list:
     ['.m.npz.torch_w2v-tmp-...-999999999-abc.npz']
     """
     target = Path(target)
-    pattern = re.compile(re.escape(f".{target.name}.torch_w2v-tmp-{socket.gethostname()}-")
-                         + r"(\d+)-")
+    return _remove_dead(target.parent, f".{target.name}.torch_w2v-tmp-", os.unlink)
+
+
+def owned_prefix(kind: str) -> str:
+    """A name prefix that says which process on which host owns a temporary file or folder
+    (:func:`remove_stale_owned` removes those of dead processes)."""
+    return f"{kind}-{socket.gethostname()}-{os.getpid()}-"
+
+
+def remove_stale_owned(folder, kind: str) -> list:
+    """Delete the folders named by :func:`owned_prefix` with ``kind`` in ``folder`` whose
+    process on this host is gone (a fit killed with SIGKILL leaves its corpus id files)."""
+    return _remove_dead(Path(folder), f"{kind}-", lambda path: shutil.rmtree(path))
+
+
+def _remove_dead(folder: Path, start: str, remove) -> list:
+    pattern = re.compile(re.escape(f"{start}{socket.gethostname()}-") + r"(\d+)-")
     removed = []
     try:
-        names = os.listdir(target.parent)
+        names = os.listdir(folder)
     except OSError:
         return removed
     for name in names:
         found = pattern.match(name)
         if found and not _alive(int(found.group(1))):
             try:
-                os.unlink(target.parent / name)
-                removed.append(str(target.parent / name))
+                remove(folder / name)
+                removed.append(str(folder / name))
             except OSError:
                 pass
     return removed

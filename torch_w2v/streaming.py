@@ -33,6 +33,7 @@ from itertools import repeat
 import numpy as np
 
 from .corpus import _drop_out_of_vocabulary, _raw_flushes, _vocabulary_encoder
+from .io import owned_prefix, remove_stale_owned
 
 __all__ = ["StreamingCorpus", "IdFile", "FirstSeenIds", "count_and_record", "read_ahead",
            "record_flushes"]
@@ -279,12 +280,16 @@ def _recorded(flushes, keep):
         keep(id_file)
 
 
+CORPUS_FILES = "torch_w2v-corpus"  # the id files' folders in $TMPDIR
+
+
 class IdFile:
     """Encoded flushes of a corpus in two temporary files (int32 ids, -1 for words outside the
     vocabulary, and int64 sentence lengths), read back flush by flush."""
 
     def __init__(self):
-        self.directory = tempfile.mkdtemp(prefix="torch_w2v-corpus-")
+        remove_stale_owned(tempfile.gettempdir(), CORPUS_FILES)  # of fits killed earlier
+        self.directory = tempfile.mkdtemp(prefix=owned_prefix(CORPUS_FILES))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.directory, True)
         self.ids_path = os.path.join(self.directory, "ids.int32")
         self.lengths_path = os.path.join(self.directory, "lengths.int64")
