@@ -56,6 +56,11 @@ class ThreadCollective:
         """What a :class:`torch_w2v.distributed.Distributed` calls, for rank ``rank``."""
         collective = self
 
+        class Done:  # a finished collective's handle
+            @staticmethod
+            def wait(timeout=None):
+                return True
+
         class Backend:
             @staticmethod
             def get_rank(group=None):
@@ -66,13 +71,14 @@ class ThreadCollective:
                 return collective.world
 
             @staticmethod
-            def all_reduce(tensor, group=None):
+            def all_reduce(tensor, group=None, async_op=False):
                 def add(tensors):
                     total = tensors[0].clone()
                     for other in tensors[1:]:
                         total += other
                     return total
                 tensor.copy_(collective._exchange(rank, tensor, add))
+                return Done()
 
             @staticmethod
             def all_gather_object(out, value, group=None):

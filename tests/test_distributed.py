@@ -166,6 +166,37 @@ def test_a_rank_that_hangs_stops_the_others_after_the_timeout(tmp_path, corpus_f
 
 
 @pytest.mark.slow
+def test_the_timeout_holds_in_a_group_made_with_gloos_default(tmp_path, corpus_file):
+    """A group made with torch.distributed.init_process_group as the docs show has gloo's
+    30-minute timeout: a stalled rank blocked the others past 320 s. The training now stops
+    with the error after $TORCH_W2V_DIST_TIMEOUT (the process's own exit still waits for the
+    group's timeout, so the script ends itself)."""
+    script = textwrap.dedent("""
+    import datetime, signal, time
+    import torch.distributed as dist
+    dist.destroy_process_group()  # made again, as a user's script makes it
+    dist.init_process_group("gloo", timeout=datetime.timedelta(minutes=30))
+    from torch_w2v import Callback, TorchWord2Vec
+    class Hang(Callback):
+        def on_epoch_end(self, run, epoch, logs):
+            if rank == 1 and epoch == 1:
+                os.kill(os.getpid(), signal.SIGSTOP)
+    start = time.monotonic()
+    try:
+        TorchWord2Vec(vector_size=12, min_count=2, epochs=3, workers=1, progress=False,
+                      distributed=True, callbacks=[Hang()]).fit(
+            corpus_file=os.path.join(out, "corpus.txt"))
+    except RuntimeError as err:
+        print(f"stopped after {time.monotonic() - start:.0f} s:", err, flush=True)
+        os._exit(3)
+    """)
+    results = _launch(tmp_path, script, timeout=60, only=[0], TORCH_W2V_DIST_TIMEOUT="8")
+    code, out = results[0]
+    assert code == 3 and "distributed training stopped on rank 0" in out, out
+    assert int(out.split("stopped after ")[1].split(" s")[0]) < 30
+
+
+@pytest.mark.slow
 def test_the_cli_under_torchrun_writes_once_and_resumes(tmp_path, corpus_file):
     ckpt = tmp_path / "ckpt"
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",

@@ -21,8 +21,9 @@ your own script) and then trains data-parallel, pWord2Vec's way:
 
 Collectives run on the tables' device: gloo for CPUs, NCCL for GPUs. A rank that dies makes the
 others fail at their next collective with a ``RuntimeError`` naming distributed training; one
-that hangs, after the process group's timeout (``torch-w2v`` sets ``$TORCH_W2V_DIST_TIMEOUT``
-seconds, default 300). Ranks started with other parameters or corpora refuse before training.
+that hangs, after :func:`timeout_seconds` (``$TORCH_W2V_DIST_TIMEOUT``, default 300), whatever
+timeout the process group was made with. Ranks started with other parameters or corpora
+refuse before training.
 """
 from __future__ import annotations
 
@@ -36,13 +37,27 @@ import torch
 from .train import LoopHook
 
 __all__ = ["Distributed", "TableMerger", "byte_share", "heaviest_rows", "init_from_environment",
-           "merged_prefix", "sync_chunk_tokens"]
+           "merged_prefix", "sync_chunk_tokens", "timeout_seconds"]
 
 logger = logging.getLogger("torch_w2v")
 
 MEAN_SHARE = 0.1  # the rows of the most frequent words covering this share take the mean
 STALE_TOKENS = 65536  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
 SMALLEST_CHUNK = 1024
+
+
+def timeout_seconds() -> float:
+    """How long a rank waits for the others at a collective: ``$TORCH_W2V_DIST_TIMEOUT``
+    seconds, default 300, for every process group (``init_from_environment``'s, or one your
+    script made with another timeout)."""
+    value = os.environ.get("TORCH_W2V_DIST_TIMEOUT") or "300"
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0:
+        raise ValueError(f"TORCH_W2V_DIST_TIMEOUT={value!r}: give a number of seconds > 0")
+    return seconds
 
 
 def init_from_environment() -> bool:
@@ -54,7 +69,7 @@ def init_from_environment() -> bool:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available():
         return False
     if not dist.is_initialized():
-        timeout = float(os.environ.get("TORCH_W2V_DIST_TIMEOUT", "300"))
+        timeout = timeout_seconds()
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -89,6 +104,7 @@ class Distributed:
         self.group = group
         self.rank = self._dist.get_rank(group)
         self.world_size = self._dist.get_world_size(group)
+        self.timeout = datetime.timedelta(seconds=timeout_seconds())
         self.merges = 0  # merges of the tables so far
         self.bytes_merged = 0  # bytes of table changes this rank sent into merges
         self._flat = None  # the merge buffer (_buffer)
@@ -104,6 +120,7 @@ class Distributed:
 
     def gather(self, value) -> list:
         """Every rank's ``value`` (picklable), in rank order."""
+        self.sum_numbers(0)  # a barrier under this run's timeout (the gather has none of its own)
         gathered = [None] * self.world_size
         try:
             self._dist.all_gather_object(gathered, value, group=self.group)
@@ -160,8 +177,11 @@ class Distributed:
         return values.tolist()
 
     def _all_reduce(self, tensor) -> None:
+        """Sum ``tensor`` over the ranks, waiting at most :func:`timeout_seconds`, whatever
+        timeout the process group was made with (gloo's default is 30 minutes)."""
         try:
-            self._dist.all_reduce(tensor, group=self.group)
+            work = self._dist.all_reduce(tensor, group=self.group, async_op=True)
+            work.wait(timeout=self.timeout)
         except RuntimeError as err:
             raise self._failure(err) from err
 
