@@ -125,6 +125,41 @@ def simulate(ranks: int, fit_params: dict, corpus_file: str, sparse: bool = True
     return estimators, groups[0]
 
 
+def merge_bytes(vocab: int, dims: int, merges: int, sparse: bool = True) -> float:
+    """Mean bytes one rank sends into a merge (both tables, negative sampling) over ``merges``
+    merges of :func:`torch_w2v.distributed.merged_prefix`'s schedule, as merge_changes packs
+    them (each row's change and its squared norm, float32)."""
+    if not sparse:
+        return 2 * vocab * (dims + 1) * 4
+    rows = sum(dist_module.merged_prefix(k, vocab) for k in range(1, merges + 1)) / merges
+    return 2 * rows * (dims + 1) * 4
+
+
+def projection(ranks: int, tokens: float, vocab: int, dims: int, words_per_second: float,
+               period: int, bandwidth: float = 10e9 / 8, latency: float = 50e-6,
+               epoch_end_full: bool = True) -> dict:
+    """The parallel efficiency of one epoch of ``tokens`` on ``ranks`` ranks that each train
+    ``words_per_second`` and merge every ``period`` tokens, over a ring all-reduce
+    (``2 (R - 1) / R`` of the bytes through each link at ``bandwidth`` bytes/s, plus
+    ``2 (R - 1)`` steps of ``latency``)."""
+    share = tokens / ranks
+    merges = max(1, int(share // period))
+    ring = 2 * (ranks - 1) / ranks
+
+    def seconds(size):
+        return ring * size / bandwidth + 2 * (ranks - 1) * latency
+
+    per_merge = merge_bytes(vocab, dims, merges)
+    communication = merges * seconds(per_merge)
+    if epoch_end_full:
+        communication += seconds(merge_bytes(vocab, dims, 1, sparse=False))
+    compute = share / words_per_second
+    return {"ranks": ranks, "merges": merges, "bytes_per_merge": per_merge,
+            "dense_fraction": per_merge / merge_bytes(vocab, dims, 1, sparse=False),
+            "compute_s": compute, "communication_s": communication,
+            "efficiency": compute / (compute + communication)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", required=True, help="a plain text file, a sentence a line")

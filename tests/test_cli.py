@@ -30,6 +30,7 @@ def test_train_then_evaluate(corpus_file, tmp_path):
     assert shown.returncode == 0, shown.stderr
     for label in (str(out), "questions-words.txt", "wordsim353.tsv", "simlex999.txt", "section"):
         assert label in shown.stdout
+    assert f"reading {out} ..." in shown.stderr and "scoring " in shown.stderr  # not silent
     import json
 
     assert json.loads((tmp_path / "e.json").read_text())[0]["vocab_size"] == len(kv)

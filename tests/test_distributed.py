@@ -207,6 +207,7 @@ def test_the_cli_under_torchrun_writes_once_and_resumes(tmp_path, corpus_file):
     done = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("words x 12 dims") == 1  # rank 0 alone reports and writes
+    assert "2 ranks trained together" in done.stdout
     assert (tmp_path / "vectors.txt").exists() and (ckpt / "checkpoint.npz").exists()
     again = subprocess.run(command + ["--resume", "--epochs", "3"], capture_output=True,
                            text=True, timeout=180)

@@ -197,8 +197,13 @@ def _run_train(args) -> None:
             if args.model:
                 est.save(args.model)
             last = est.history_[-1]
+            together = ""
+            if distributed:
+                import torch.distributed as dist
+
+                together = f", {dist.get_world_size()} ranks trained together"
             print(f"{len(est.wv):,} words x {est.wv.vector_size} dims -> {args.output} "
-                  f"(final loss {last['loss']:.4f})")
+                  f"(final loss {last['loss']:.4f}{together})")
     finally:
         if distributed:
             import torch.distributed as dist
@@ -227,7 +232,11 @@ def _run_evaluate(args) -> None:
 
     reports = []
     for path in args.vectors:
-        report = evaluate_all(_load_vectors(path), name=path, analogies=args.analogies,
+        print(f"reading {path} ...", file=sys.stderr, flush=True)
+        vectors = _load_vectors(path)
+        print(f"scoring {len(vectors):,} words x {vectors.vector_size} dims (the analogy test "
+              f"takes a while on large files) ...", file=sys.stderr, flush=True)
+        report = evaluate_all(vectors, name=path, analogies=args.analogies,
                               word_pairs=args.pairs, restrict_vocab=args.restrict_vocab)
         reports.append(report)
         print(report)

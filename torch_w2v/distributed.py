@@ -13,9 +13,9 @@ your own script) and then trains data-parallel, pWord2Vec's way:
   rank order, so words, counts and order equal a single process's count;
 - each rank trains its own copy of the tables and, after every chunk
   (:func:`sync_chunk_tokens`: 65536 tokens with 2 ranks, 2427 with 4), the ranks' changes since
-  the last agreement are merged in one all-reduce: summed, except for the most frequent words'
-  rows (those covering a tenth of the tokens), which take the mean change (see
-  :class:`TableMerger` for why, measured); so every rank ends every epoch with the same vectors;
+  the last agreement of the most frequent rows are merged in one all-reduce, summed and capped
+  where they were aligned; every row is merged at each epoch's end (see :class:`TableMerger`),
+  so every rank ends every epoch with the same vectors;
 - the learning rate follows each rank's share of the words, which is the global schedule for
   shares of equal size; the history's loss, pairs and words are sums over the ranks.
 
@@ -36,12 +36,11 @@ import torch
 
 from .train import LoopHook
 
-__all__ = ["Distributed", "TableMerger", "byte_share", "heaviest_rows", "init_from_environment",
+__all__ = ["Distributed", "TableMerger", "byte_share", "init_from_environment",
            "merged_prefix", "sync_chunk_tokens", "timeout_seconds"]
 
 logger = logging.getLogger("torch_w2v")
 
-MEAN_SHARE = 0.1  # the rows of the most frequent words covering this share take the mean
 STALE_TOKENS = 65536  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
 SMALLEST_CHUNK = 1024
 
@@ -130,33 +129,35 @@ class Distributed:
 
     # -- keeping the tables in sync ------------------------------------------------------------
 
-    def merge_changes(self, tables, anchors, scales, more: bool, rows=None) -> bool:
+    def merge_changes(self, tables, anchors, more: bool, rows=None) -> bool:
         """Add up the ranks' changes to ``tables`` since ``anchors`` (the tables as last agreed)
-        in one collective, each row's sum times its ``scales`` entry (per table: a column of
-        1 for the sum, ``1 / ranks`` for the mean); the merged rows of tables and anchors
-        become the result. ``rows`` (per table, sorted row indices; None: every row) limits
-        the merge to those rows: the others keep their changes for a later merge. Returns
-        whether any rank still has chunks of this epoch to train (``more`` on one)."""
+        in one collective, each row's sum capped (:data:`ALIGNED_CAP`); the merged rows of
+        tables and anchors become the result. ``rows`` (per table, sorted row indices; None:
+        every row) limits the merge to those rows: the others keep their changes for a later
+        merge. Returns whether any rank still has chunks of this epoch to train (``more`` on
+        one)."""
         rows = rows or [None] * len(tables)
-        sizes = [t.numel() if r is None else len(r) * t.shape[1] for t, r in zip(tables, rows)]
+        counts = [t.shape[0] if r is None else len(r) for t, r in zip(tables, rows)]
+        sizes = [n * (t.shape[1] + 1) for n, t in zip(counts, tables)]
         flat = self._buffer(sum(sizes) + 1, tables[0])
-        parts = list(torch.split(flat[:-1], sizes))
+        parts = [part.view(n, -1) for part, n in zip(torch.split(flat[:-1], sizes), counts)]
         for table, anchor, picked, part in zip(tables, anchors, rows, parts):
+            change = part[:, :-1]  # each row: its change, then the change's squared norm
             if picked is None:
-                torch.sub(table.view(-1), anchor.view(-1), out=part)
+                torch.sub(table, anchor, out=change)
             else:
-                torch.sub(table[picked], anchor[picked], out=part.view(len(picked), -1))
+                torch.sub(table[picked], anchor[picked], out=change)
+            torch.sum(change * change, dim=1, out=part[:, -1])
         flat[-1] = float(more)
         self._all_reduce(flat)
         self.merges += 1
         self.bytes_merged += flat.numel() * flat.element_size()
-        for table, anchor, scale, picked, part in zip(tables, anchors, scales, rows, parts):
-            change = part.view(-1, table.shape[1])
+        for table, anchor, picked, part in zip(tables, anchors, rows, parts):
+            change = _capped(part[:, :-1], part[:, -1])
             if picked is None:
-                anchor.addcmul_(change, scale)
+                anchor += change
                 table.copy_(anchor)
             else:
-                change.mul_(scale[picked])
                 anchor.index_add_(0, picked, change)
                 table[picked] = anchor[picked]
         return bool(flat[-1].item() > 0)
@@ -191,6 +192,28 @@ class Distributed:
                             " see the other ranks' logs, then resume from the last checkpoint")
 
 
+ALIGNED_CAP = 2.0
+
+
+def _capped(summed: torch.Tensor, squares: torch.Tensor) -> torch.Tensor:
+    """The ranks' summed changes of some rows, each scaled down where it is longer than
+    independent changes add up to: ``|sum|^2 <= ALIGNED_CAP x (sum of |change|^2)``.
+
+    Changes of a rare word's row come from different contexts on different ranks and are
+    nearly orthogonal: their sum's squared length is about the sum of their squared lengths,
+    and the sum stands, as one process would have applied them. The changes of a frequent
+    word's row all pull towards the same target: R of them add up to R times one, which
+    overshoots (4 ranks diverged with the plain sum); capped, they add up to about
+    ``sqrt(2 R)`` times one. Measured (benchmarks/simulate_ranks.py, docs/distributed.md):
+    within tolerance of one process at 2 to 16 ranks where the plain sum with a tenth of the
+    tokens averaged diverged at 8."""
+    norms = (summed * summed).sum(1)
+    bound = ALIGNED_CAP * squares
+    scale = torch.where(norms > bound, torch.sqrt(bound / norms.clamp_min(1e-30)),
+                        torch.ones_like(norms))
+    return summed * scale.unsqueeze(1)
+
+
 def sync_chunk_tokens(world_size: int, largest: int) -> int:
     """The tokens a rank trains between two merges: ``STALE_TOKENS / (ranks - 1) ** 3`` (at
     most ``largest``, the backend's chunk; at least ``SMALLEST_CHUNK``).
@@ -207,23 +230,6 @@ def sync_chunk_tokens(world_size: int, largest: int) -> int:
     [65536, 8192, 2427, 1024]
     """
     return max(SMALLEST_CHUNK, min(largest, STALE_TOKENS // max(world_size - 1, 1) ** 3))
-
-
-def heaviest_rows(weights: np.ndarray, share: float) -> torch.Tensor:
-    """The indices of the heaviest rows that together hold ``share`` of the total weight.
-
-    Examples
-    --------
-    >>> heaviest_rows(np.array([1.0, 6.0, 3.0]), 0.5).tolist()
-    [1]
-    >>> heaviest_rows(np.array([1.0, 6.0, 3.0]), 0.7).tolist()
-    [1, 2]
-    """
-    if share <= 0:
-        return torch.zeros(0, dtype=torch.int64)
-    order = np.argsort(-weights, kind="stable")
-    covered = int(np.searchsorted(np.cumsum(weights[order]), share * weights.sum() - 1e-9)) + 1
-    return torch.from_numpy(order[:min(covered, len(weights))].copy())
 
 
 PREFIX_ROWS = 1024  # pWord2Vec's: the most frequent rows every merge, twice as many every 2nd
@@ -258,15 +264,9 @@ class TableMerger(LoopHook):
     takes it adds it whole, so no update is lost; the epoch ends with one merge of every row.
     For 1M words at 100 dimensions that is about 5 MB a merge instead of 800 MB.
 
-    **Sum or mean**: the rows of the most frequent words covering ``MEAN_SHARE`` of the tokens
-    (and as many inner nodes next to the root) take the ranks' mean change: every rank trained
-    them dozens of times in a chunk, each towards the same target, and the sum of 4 ranks'
-    changes overshoots (measured on the wiki sample, 4 ranks merging every 8192 tokens: the
-    loss diverges with the sum). The other rows take the sum, as one process would apply them
-    (their mean scales their updates by ``1 / ranks``: WordSim353 0.26 -> 0.16 with 2 ranks;
-    the mean over the ranks that changed a row: 0.17). With the merges as often as
-    :func:`sync_chunk_tokens` makes them, a tenth of the tokens is enough (4 ranks, 6 seeds:
-    WordSim353 0.254 with a tenth, 0.233 with a quarter, 0.216 with 0.4)."""
+    **How**: each merged row takes the ranks' summed change, capped where the changes were
+    aligned (:func:`_capped`): summed as one process would apply them, without the overshoot
+    of R ranks pulling a frequent word's row the same way."""
 
     def __init__(self, group: Distributed, tables, mode, counts, sparse: bool = True):
         self.group = group
@@ -274,22 +274,13 @@ class TableMerger(LoopHook):
         self.anchors = None  # the state last agreed on: taken when training begins
         counts = np.asarray(counts, dtype=np.float64)
         words = torch.from_numpy(np.argsort(-counts, kind="stable"))  # most frequent first
-        frequent = heaviest_rows(counts, MEAN_SHARE)
-        outputs, orders = [], []
+        orders = []
         if mode.negative:  # the words' rows: trained as targets and as noise words
-            outputs.append(frequent)
             orders.append(words)
         if mode.hs:  # the inner nodes, from the root (the last one) down
             root = mode.hs_offset(len(counts)) + len(counts) - 2
-            outputs.append(torch.arange(root, root - min(len(frequent), len(counts) - 1), -1))
             orders.append(torch.arange(root, root - (len(counts) - 1), -1))
         self.orders = [words, orders]
-        self.scales = []
-        for table, mean in zip(self.tables, [frequent, torch.cat(outputs) if outputs else None]):
-            scale = torch.ones(table.shape[0], 1, dtype=table.dtype, device=table.device)
-            if mean is not None:
-                scale[mean.to(table.device)] = 1.0 / group.world_size
-            self.scales.append(scale)
         self.sparse = sparse
         self._rows = {}  # prefix length -> the rows each table merges
 
@@ -311,7 +302,7 @@ class TableMerger(LoopHook):
 
     def _merge(self, more: bool, every_row: bool = False) -> bool:
         rows = None if every_row else self.rows(self.group.merges + 1)
-        return self.group.merge_changes(self.tables, self.anchors, self.scales, more, rows)
+        return self.group.merge_changes(self.tables, self.anchors, more, rows)
 
     def on_chunk_end(self, run, position):
         self._merge(more=True)
