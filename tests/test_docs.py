@@ -3,6 +3,8 @@ import inspect
 import re
 from pathlib import Path
 
+import pytest
+
 from torch_w2v import TorchWord2Vec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,3 +64,16 @@ def test_the_readmes_first_example_runs_as_written(tmp_path, monkeypatch):
 def test_ci_runs_the_readmes_test_command():
     assert "./dev test" in (ROOT / "README.md").read_text()
     assert "./dev test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_sphinx_roles_in_docstrings_become_links_on_the_api_page():
+    """The API page showed 53 roles as literal text (:class:`...`)."""
+    griffe = pytest.importorskip("griffe")
+    extension = griffe.load_extensions(str(ROOT / "docs" / "hooks" / "sphinx_roles.py")
+                                       + ":SphinxRoles")
+    package = griffe.load("torch_w2v", extensions=extension, force_inspection=True)
+    text = package["TorchWord2Vec"].docstring.value
+    assert ":class:" not in text and ":mod:" not in text
+    assert '<autoref identifier="torch_w2v.Word2Vec" optional>' in text
+    fit = package["TorchWord2Vec.partial_fit"].docstring.value
+    assert "TorchWord2Vec.fit\" optional>" in fit  # :meth:`fit` in its class
