@@ -29,7 +29,6 @@ from torch_w2v import TorchWord2Vec
 from torch_w2v.callbacks import Callback
 from torch_w2v.distributed import Distributed, init_from_environment
 from torch_w2v.evaluate import evaluate
-from torch_w2v.config import TrainingConfig
 
 corpus, seed, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 init_from_environment()
@@ -38,19 +37,21 @@ merges = []
 
 class CountMerges(Callback):
     def on_train_end(self, run, history):
-        merges.append(run.dist.merges if run.dist is not None else 0)
+        group = getattr(run.topology, "group", None)
+        merges.append((group.merges, group.bytes_merged) if group is not None else (0, 0))
 
 
-est = TorchWord2Vec(workers=1, seed=seed, progress=False, callbacks=[CountMerges()])
-TrainingConfig.from_params(est.get_params())
+dist = Distributed.current()
+est = TorchWord2Vec(workers=1, seed=seed, progress=False, callbacks=[CountMerges()],
+                    distributed=dist is not None)
 start = time.perf_counter()
 est.fit(corpus_file=corpus)
 seconds = time.perf_counter() - start
-dist = Distributed.current()
 if dist is None or dist.rank == 0:
     result = {"seconds": seconds, "words": sum(h["words"] for h in est.history_),
               "loss": est.history_[-1]["loss"], **evaluate(est.wv),
-              "vocab": len(est.wv), "merges": merges[0]}
+              "vocab": len(est.wv), "merges": merges[0][0],
+              "bytes_per_merge": merges[0][1] / max(merges[0][0], 1)}
     json.dump(result, open(out, "w"))
 if dist is not None:
     import torch.distributed as td
@@ -61,7 +62,7 @@ SYNC = r'''
 import json, sys, time
 import numpy as np
 import torch.distributed as td
-from torch_w2v.distributed import Distributed, EpochSync, init_from_environment
+from torch_w2v.distributed import Distributed, TableMerger, init_from_environment
 from torch_w2v.model import EmbeddingTables
 from torch_w2v.modes import Mode
 
@@ -70,18 +71,22 @@ init_from_environment()
 dist = Distributed.current()
 tables = EmbeddingTables(vocab, dim)
 zipf = 1e6 / np.arange(1, vocab + 1)  # word counts as real text has them
-sync = EpochSync(dist, tables, Mode(), zipf)
-for _ in range(5):
-    sync.after_chunk()
-td.barrier()
-start = time.perf_counter()
-for _ in range(50):
-    sync.after_chunk()
-seconds = (time.perf_counter() - start) / 50
+result = {}
+for sparse in (False, True):
+    merger = TableMerger(dist, tables, Mode(), zipf, sparse=sparse)
+    merger.on_train_begin(None)
+    for _ in range(4):
+        merger.on_chunk_end(None, None)
+    td.barrier()
+    merges, sent = dist.merges, dist.bytes_merged
+    start = time.perf_counter()
+    for _ in range(64):
+        merger.on_chunk_end(None, None)
+    name = "sparse" if sparse else "dense"
+    result[name + "_seconds"] = (time.perf_counter() - start) / 64
+    result[name + "_bytes"] = (dist.bytes_merged - sent) / (dist.merges - merges)
 if dist.rank == 0:
-    json.dump({"sync_seconds": seconds, "mean_rows": len(sync.mean_rows[0]),
-               "sync_bytes": (tables.input_vectors.numel() + tables.output_vectors.numel()) * 4
-               + 4}, open(out, "w"))
+    json.dump(result, open(out, "w"))
 td.destroy_process_group()
 '''
 

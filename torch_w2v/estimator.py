@@ -8,15 +8,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from . import modelfile
-from .callbacks import held_out_loss
 from .corpus import check_reiterable, checked_sentences, encode_corpus, resolve_corpus
 from .fitted import FittedModel
 from .keyedvectors import to_keyed_vectors
-from .model import EmbeddingTables
 from .modes import Mode
 from .params import parameters, params_of, plain, reshaping, stored_params, validate_params
 from .run import TrainingRun, exclusive_training
-from .sampling import BatchSampler
 from .vocab import noise_distribution
 
 __all__ = ["KNOWN_PARAMS", "TorchWord2Vec"]
@@ -203,14 +200,17 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
                            lockf=getattr(self.wv_, "vectors_lockf", None))
 
     def score(self, X, y=None):
-        """Minus the mean loss per example on held-out sentences: higher is better.
+        """The mean log probability of held-out text under the model: higher is better.
 
         A label-free score for model selection (``GridSearchCV(TorchWord2Vec(), grid)
-        .fit(sentences)`` uses it). Every call scores the same examples: all context words
-        within 5 of each centre (a fixed window, so models trained with different windows
-        compare), no subsampling, and noise words drawn from a fixed seed; words outside the
-        vocabulary are skipped. Scores compare models of one mode and ``negative`` (each noise
-        word adds a term to the loss).
+        .fit(sentences)`` uses it): for every pair of words within 5 of each other in a
+        held-out sentence (no subsampling; words outside the vocabulary skipped), the log
+        probability of one given the other, normalised over the whole vocabulary
+        (:func:`torch_w2v.scoring.mean_log_likelihood`: the softmax negative sampling
+        approximates, or hierarchical softmax's tree). It is the same quantity whatever
+        ``negative``, ``window``, ``sg``, ``cbow_mean`` or ``hs`` trained the model, so a search
+        over any of them compares like with like (a training loss would not: each noise word
+        adds a term to it).
 
         Parameters
         ----------
@@ -222,26 +222,20 @@ class TorchWord2Vec(TransformerMixin, BaseEstimator):
         -------
         float
         """
+        from .scoring import held_out_pairs, mean_log_likelihood
+
         check_is_fitted(self, "wv_")
         held_out = encode_corpus(checked_sentences(resolve_corpus(X, None)),
                                  self.vocab_.key_to_index)
-        if not len(held_out.ids):
-            raise ValueError("score needs held-out text with words of the vocabulary")
-        return -held_out_loss(*self._scorer(), held_out, Mode.from_params(self.get_params()))
-
-    def _scorer(self):
-        """The fitted tables on the CPU and the fixed sampler :meth:`score` uses."""
-        counts, mode = self.vocab_.counts, Mode.from_params(self.get_params())
-        tables = EmbeddingTables(len(counts), self.wv_.vector_size, len(self.output_vectors_))
-        with torch.no_grad():
-            tables.input_vectors.copy_(torch.from_numpy(self.wv_.vectors))
-            tables.output_vectors.copy_(torch.from_numpy(self.output_vectors_))
-        sampler = BatchSampler(
-            np.ones(len(counts)), noise_distribution(counts, self.ns_exponent), window=5,
-            negative=mode.negative, shrink_windows=False, batch_size=8192, device="cpu",
-            generator=torch.Generator().manual_seed(0),
-            tree=self.vocab_.hs_tree() if mode.hs else None, hs_offset=mode.hs_offset(len(counts)))
-        return tables, sampler
+        contexts, centres = held_out_pairs(held_out.ids, held_out.sentence_lengths)
+        if not len(contexts):
+            raise ValueError("score needs held-out text with two words of the vocabulary "
+                             "within 5 of each other in a sentence")
+        mode = Mode.from_params({**self.get_params(), **self._fitted_params})
+        tree = self.vocab_.hs_tree() if mode.hs and not mode.negative else None
+        noise = noise_distribution(self.vocab_.counts, self.ns_exponent)
+        return mean_log_likelihood(self.wv_.vectors, self.output_vectors_, mode, tree,
+                                   contexts, centres, noise=noise)
 
     # -- persistence ---------------------------------------------------------------------------
 

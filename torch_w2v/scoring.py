@@ -97,3 +97,63 @@ def _score_cbow(u, paths, sign, mask, window, mean) -> float:
         hidden /= (hi - lo - 1)[:, None]
     logits = np.einsum("nd,nkd->nk", hidden, paths)
     return float((_log_sigmoid(sign * logits) * mask).sum())
+
+
+SCORE_WINDOW = 5  # every model is scored on the same pairs, whatever window it trained with
+
+
+def held_out_pairs(ids: np.ndarray, sentence_lengths: np.ndarray,
+                   window: int = SCORE_WINDOW) -> tuple:
+    """Every ``(context, centre)`` pair of word ids within ``window`` of each other inside a
+    sentence, as two arrays.
+
+    Examples
+    --------
+    >>> held_out_pairs(np.array([1, 2, 3]), np.array([2, 1]), window=5)
+    (array([2, 1]), array([1, 2]))
+    """
+    sentence = np.repeat(np.arange(len(sentence_lengths)), sentence_lengths)
+    contexts, centres = [], []
+    for offset in range(1, window + 1):
+        same = sentence[offset:] == sentence[:-offset] if len(ids) > offset else np.zeros(0, bool)
+        left, right = ids[:-offset][same], ids[offset:][same]
+        contexts += [left, right]
+        centres += [right, left]
+    if not contexts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(contexts).astype(np.int64), np.concatenate(centres).astype(np.int64)
+
+
+def mean_log_likelihood(input_vectors: np.ndarray, output_vectors: np.ndarray, mode, tree,
+                        contexts: np.ndarray, centres: np.ndarray, noise=None,
+                        batch: int = 4096) -> float:
+    """The mean log probability of each centre word given one context word, normalised over
+    the whole vocabulary, whichever objective trained the tables.
+
+    With a negative-sampling table: at its optimum, negative sampling's score ``s`` of a pair
+    is ``log P(centre | context) - log(k noise(centre))`` (Levy and Goldberg 2014), so the
+    probability it estimates is ``softmax(s + log noise)`` over the vocabulary (``noise``: the
+    noise distribution it was trained with). Otherwise: hierarchical softmax's Huffman-tree
+    probability, normalised by construction. Neither depends on ``negative``, ``window``,
+    ``sg`` or ``cbow_mean``, so models trained with any of them compare."""
+    import torch
+
+    u_all = torch.from_numpy(np.ascontiguousarray(input_vectors))
+    out = torch.from_numpy(np.ascontiguousarray(output_vectors))
+    log_noise = None if noise is None else torch.log(torch.as_tensor(noise, dtype=u_all.dtype))
+    total = 0.0
+    for start in range(0, len(contexts), batch):
+        u = u_all[torch.from_numpy(contexts[start:start + batch])]
+        centre = torch.from_numpy(centres[start:start + batch])
+        if mode.negative:
+            logits = u @ out[:len(u_all)].T + log_noise
+            total += float(torch.log_softmax(logits, 1).gather(1, centre[:, None]).sum())
+        else:
+            points = torch.from_numpy(tree.points[centre.numpy()]) + mode.hs_offset(len(u_all))
+            codes = torch.from_numpy(tree.codes[centre.numpy()]).float()
+            steps = torch.arange(tree.depth)[None, :] < torch.from_numpy(
+                tree.lengths[centre.numpy()])[:, None]
+            scores = (out[points] * u[:, None, :]).sum(2)
+            logs = torch.nn.functional.logsigmoid((1 - 2 * codes) * scores)
+            total += float((logs * steps).sum())
+    return total / max(len(contexts), 1)
