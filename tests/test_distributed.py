@@ -344,3 +344,27 @@ def test_a_corpus_too_small_for_its_ranks_is_refused_on_every_rank(tmp_path):
     for code, out in results:
         assert code == 0, out
         assert "refused: rank(s) [1] of 2 hold no word of the vocabulary" in out
+
+
+@pytest.mark.slow
+def test_two_torchrun_launchers_train_together_as_two_nodes(tmp_path, corpus_file):
+    """Multi-node launch: two `torchrun --nnodes 2` launchers meeting through a c10d rendezvous
+    (here both on this machine) train as one 2-rank job, with the single-node job's result."""
+    flags = ["-m", "torch_w2v", "train", str(corpus_file), "--vector-size", "12",
+             "--min-count", "2", "--epochs", "2", "--workers", "1", "--progress", "false"]
+    rendezvous = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
+                  "--rdzv-endpoint", f"127.0.0.1:{_port()}", "--rdzv-id", "w2v-test"]
+    launchers = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", *rendezvous, *flags,
+         "-o", str(tmp_path / f"node{n}.txt")], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for n in (0, 1)]
+    outputs = [launcher.communicate(timeout=240)[0] for launcher in launchers]
+    assert [launcher.returncode for launcher in launchers] == [0, 0], outputs
+    written = [p for p in (tmp_path / "node0.txt", tmp_path / "node1.txt") if p.exists()]
+    assert len(written) == 1  # rank 0 alone writes, on whichever node it landed
+    single = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--master-port", str(_port()), *flags, "-o", str(tmp_path / "single.txt")],
+        capture_output=True, text=True, timeout=240)
+    assert single.returncode == 0, single.stdout + single.stderr
+    assert written[0].read_bytes() == (tmp_path / "single.txt").read_bytes()
