@@ -112,3 +112,26 @@ def test_compare_says_what_it_does_while_it_works_and_labels_its_table(caplog):
     table = format_comparison(result)
     assert "seconds to train, vocabulary pass included (median of 2)" in table
     assert "analogy accuracy (mean of 2)" in table
+
+
+def test_compare_from_python_prints_its_table_shows_progress_and_says_how_idle(capsys,
+                                                                               monkeypatch):
+    """From Python, compare() returned a bare dict, was silent, and called a loaded machine
+    idle; its table did not say how much of each benchmark the vocabulary covers."""
+    import os
+
+    from conftest import zipf_corpus
+
+    from torch_w2v.evaluate import compare
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.2, 1.0, 1.0))
+    result = compare(zipf_corpus(n_sentences=100), rounds=1, epochs=1, min_count=2,
+                     vector_size=8)
+    err = capsys.readouterr().err
+    assert "round 1/1: training torch_w2v ..." in err and "round 1/1: training gensim" in err
+    table = repr(result)
+    assert table == str(result) and table.startswith("corpus: ")
+    assert "machine: not idle: load average 3.2" in table
+    assert "analogy questions out of vocabulary" in table and "%" in table
+    assert 0 <= result["results"]["gensim"]["wordsim353_oov"] <= 1
+    assert isinstance(result, dict)  # still JSON-able

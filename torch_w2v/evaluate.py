@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import statistics
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -167,7 +169,7 @@ def evaluate_all(kv, name: str = "vectors", analogies=None, word_pairs=None,
                       [evaluate_word_pairs(kv, p, **kw) for p in word_pairs])
 
 
-def evaluate(kv, restrict_vocab: int = 300_000) -> dict:
+def evaluate(kv, restrict_vocab: int = 300_000, with_oov: bool = False) -> dict:
     """The three headline scores of ``kv`` as a flat dict.
 
     Returns
@@ -176,12 +178,15 @@ def evaluate(kv, restrict_vocab: int = 300_000) -> dict:
         ``analogy`` (accuracy on questions-words.txt, case-insensitive, the ``restrict_vocab``
         most frequent words), and ``wordsim353`` / ``simlex999`` (Spearman correlation), each a
         float in the same units gensim reports; NaN where no item of a set is in the
-        vocabulary.
+        vocabulary. ``with_oov``: also ``analogy_oov`` etc., the share of each set's items
+        skipped as out of the vocabulary.
     """
-    scores = {"analogy": evaluate_analogies(kv, restrict_vocab=restrict_vocab).accuracy}
+    analogies = evaluate_analogies(kv, restrict_vocab=restrict_vocab)
+    scores, oov = {"analogy": analogies.accuracy}, {"analogy_oov": analogies.oov_share}
     for name, filename in WORD_PAIRS.items():
-        scores[name] = evaluate_word_pairs(kv, datapath(filename), restrict_vocab).spearman
-    return scores
+        pairs = evaluate_word_pairs(kv, datapath(filename), restrict_vocab)
+        scores[name], oov[f"{name}_oov"] = pairs.spearman, pairs.oov_share
+    return {**scores, **oov} if with_oov else scores
 
 
 class SentencePieces:
@@ -217,8 +222,32 @@ def _timed_fit(train):
     return wv, time.perf_counter() - start
 
 
+class Comparison(dict):
+    """:func:`compare`'s result: a dict (JSON-able) that prints as the comparison table."""
+
+    def __str__(self) -> str:
+        return format_comparison(self)
+
+    __repr__ = __str__
+
+
+def _machine_state(busy: int) -> str:
+    """What else ran on the machine: the busy-loop processes asked for, or what the load
+    average says (a busy machine is not called idle)."""
+    if busy:
+        return f"{busy} busy-loop process(es) sharing the cores"
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return "load unknown"
+    cores = os.cpu_count() or 1
+    if load < 0.5:
+        return "idle"
+    return f"not idle: load average {load:.1f} on {cores} cores before the runs"
+
+
 def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: int = 0,
-            **params) -> dict:
+            progress: bool = True, **params) -> Comparison:
     """Train torch_w2v and gensim's Word2Vec with the same parameters on the same corpus.
 
     The trainers alternate for ``rounds`` rounds; speed is the median over rounds, quality the
@@ -236,15 +265,18 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     busy : int, default 0
         Busy-loop processes sharing the cores while both trainers train
         (:func:`torch_w2v.loadgen.busy_cores`): the speed of a machine doing other work.
+    progress : bool, default True
+        Say on stderr what runs (each round, each trainer), as the INFO log does.
     **params
         :class:`~torch_w2v.TorchWord2Vec` parameters (gensim's names).
 
     Returns
     -------
-    dict
-        ``corpus``, ``words`` (raw tokens), ``params``, ``rounds``, ``results`` (per trainer:
-        ``seconds``, ``words_per_sec``, ``vocab_size``, ``analogy``, ``wordsim353``,
-        ``simlex999``, ``seconds_all``; torch_w2v's also ``history``, its per-epoch loss) and
+    Comparison
+        A dict that prints as the table: ``corpus``, ``words`` (raw tokens), ``params``,
+        ``rounds``, ``machine``, ``results`` (per trainer: ``seconds``, ``words_per_sec``,
+        ``vocab_size``, ``analogy``, ``wordsim353``, ``simlex999``, their ``*_oov`` shares,
+        ``seconds_all``; torch_w2v's also ``history``, its per-epoch loss) and
         ``speed_ratio`` (torch_w2v / gensim words/s).
     """
     from gensim.models import Word2Vec
@@ -253,14 +285,19 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     from .estimator import TorchWord2Vec
     from .params import validate_params
 
+    def say(message, *args):
+        logger.info(message, *args)
+        if progress and not logger.isEnabledFor(logging.INFO):
+            print(message % args, file=sys.stderr, flush=True)
+
+    machine = _machine_state(busy)  # before our own runs raise the load
     corpus = SentencePieces(sentences)
     estimator = TorchWord2Vec(**{"progress": False, **params})
     validate_params(estimator.get_params())
-    logger.info("compare: preparing torch_w2v (a first use compiles its CPU op: a minute or "
-                "two, once) ...")
+    say("compare: preparing torch_w2v (a first use compiles its CPU op: 10-60 s, once) ...")
     backend = TrainingConfig.from_params(estimator.get_params()).backend  # builds: untimed
-    logger.info("compare: %d round(s), each torch_w2v (the %r backend) then gensim, each timed "
-                "from the corpus to trained vectors, then scored", rounds, backend.name)
+    say("compare: %d round(s), each torch_w2v (the %r backend) then gensim, each timed from "
+        "the corpus to trained vectors, then scored", rounds, backend.name)
     fitted = {}
 
     def train_torch_w2v():
@@ -276,13 +313,13 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
     vocab_size = {}
     for r in range(rounds):
         for name, train in trainers.items():
-            logger.info("round %d/%d: training %s ...", r + 1, rounds, name)
+            say("round %d/%d: training %s ...", r + 1, rounds, name)
             with _quiet_gensim(), busy_cores(busy):
                 wv, elapsed = _timed_fit(train)
-            logger.info("round %d/%d: %s trained in %.2f s; scoring its vectors ...", r + 1,
-                        rounds, name, elapsed)
+            say("round %d/%d: %s trained in %.2f s; scoring its vectors ...", r + 1, rounds,
+                name, elapsed)
             seconds[name].append(elapsed)
-            scores[name].append(evaluate(wv))
+            scores[name].append(evaluate(wv, with_oov=True))
             vocab_size[name] = len(wv)
     words = sum(len(s) for s in corpus)
     total = words * estimator.epochs
@@ -294,12 +331,12 @@ def compare(sentences, *, rounds: int = 1, corpus_name: str = "corpus", busy: in
                          "vocab_size": vocab_size[name], **quality,
                          "seconds_all": seconds[name]}
     results["torch_w2v"]["history"] = fitted["torch_w2v"].history_  # last round's
-    return {
+    return Comparison({
         "corpus": corpus_name, "words": words, "rounds": rounds, "busy": busy,
-        "params": stored_params(estimator.get_params()),
+        "machine": machine, "params": stored_params(estimator.get_params()),
         "results": results,
         "speed_ratio": results["torch_w2v"]["words_per_sec"] / results["gensim"]["words_per_sec"],
-    }
+    })
 
 
 def _paren(text: str) -> str:
@@ -315,10 +352,15 @@ def format_comparison(result: dict) -> str:
             ("vocabulary", "vocab_size", "{:,}"),
             (f"analogy accuracy{_paren(mean)}", "analogy", "{:.4f}"),
             (f"WordSim353 Spearman{_paren(mean)}", "wordsim353", "{:.4f}"),
-            (f"SimLex-999 Spearman{_paren(mean)}", "simlex999", "{:.4f}")]
+            (f"SimLex-999 Spearman{_paren(mean)}", "simlex999", "{:.4f}"),
+            ("analogy questions out of vocabulary", "analogy_oov", "{:.1%}"),
+            ("WordSim353 pairs out of vocabulary", "wordsim353_oov", "{:.1%}"),
+            ("SimLex-999 pairs out of vocabulary", "simlex999_oov", "{:.1%}")]
     names = list(result["results"])
     busy = result.get("busy", 0)
-    machine = f"{busy} busy-loop process(es) sharing the cores" if busy else "idle"
+    machine = result.get("machine") or (f"{busy} busy-loop process(es) sharing the cores"
+                                        if busy else "idle")
+    rows = [row for row in rows if all(row[1] in result["results"][n] for n in names)]
     lines = [f"corpus: {result['corpus']} ({result['words']:,} tokens), "
              f"epochs {result['params']['epochs']}, rounds {result['rounds']}, "
              f"machine: {machine}",
