@@ -173,6 +173,11 @@ def test_history_has_one_entry_per_epoch_and_loss_falls(corpus):
     losses = [h["loss"] for h in est.history_]
     assert losses[-1] < losses[0]
     assert est.history_[-1]["lr"] < est.history_[0]["lr"]
+    # each epoch shows the rate where it ended (it showed the last chunk's start: 0.00508
+    # after 5 epochs with min_alpha=0.0001)
+    for h in est.history_:
+        assert h["lr"] == pytest.approx(est.alpha - (est.alpha - est.min_alpha) * h["epoch"] / 5,
+                                        rel=1e-6)
 
 
 def test_loss_starts_at_the_log2_value(corpus):
