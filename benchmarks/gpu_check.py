@@ -20,7 +20,11 @@ short keeps what it measured:
    alone), end-to-end words/s (vocabulary pass included), peak GPU memory, the ratio to gensim;
 4. where the time goes: ``torch.profiler`` over one epoch of a 5M-token corpus (the kernel,
    the sampler's kernels, host work, copies);
-5. a large vocabulary: over 1M distinct words (``min_count=1``) at 300 dimensions, one epoch.
+5. a large vocabulary: over 1M distinct words (``min_count=1``) at 300 dimensions, one epoch;
+6. the CPU curve: torch_w2v's fused CPU step and gensim at 1, 2, 4, 8, 16 threads (and every
+   core), skip-gram and CBOW, one epoch of the first ``4M x threads`` tokens (at most 64M) of
+   one synthetic corpus file, so a run takes a few seconds at every thread count: words/s and
+   the ratio per thread count.
 
 ``DIR/gpu_check.png`` plots the words/s and quality side by side.
 """
@@ -206,13 +210,88 @@ def plot(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def prefix_file(path: Path, tokens: int, total_tokens: int) -> Path:
+    """The first lines of ``path`` holding about ``tokens`` of its ``total_tokens`` (cut by
+    bytes at a line end: the same text at every size)."""
+    if tokens >= total_tokens:
+        return path
+    target = path.with_name(f"{path.stem}-first-{tokens}.txt")
+    if not target.exists():
+        size = path.stat().st_size * tokens // total_tokens
+        with open(path, "rb") as source:
+            head = source.read(size)
+        target.write_bytes(head[:head.rfind(b"\n") + 1])
+    return target
+
+
+def cpu_curve(path: Path, total_tokens: int, per_thread: int) -> dict:
+    """torch_w2v (device cpu) and gensim at 1, 2, 4, ... threads, both modes, one epoch."""
+    from gensim.models import Word2Vec
+
+    from torch_w2v import TorchWord2Vec
+
+    cores = os.cpu_count() or 1
+    threads = sorted({t for t in (1, 2, 4, 8, 16) if t <= cores} | {cores})
+    rows = []
+    for sg in (1, 0):
+        for t in threads:
+            text = prefix_file(path, min(total_tokens, per_thread * t), total_tokens)
+            params = {**PARAMS, "epochs": 1, "sg": sg}
+            start = time.perf_counter()
+            est = TorchWord2Vec(**params, workers=t, device="cpu", progress=False)
+            est.fit(corpus_file=str(text))
+            ours = time.perf_counter() - start
+            words = est.history_[-1]["words"]
+            start = time.perf_counter()
+            Word2Vec(corpus_file=str(text), workers=t, **params)
+            theirs = time.perf_counter() - start
+            rows.append({"mode": "skip-gram" if sg else "CBOW", "threads": t, "words": words,
+                         "torch_w2v_words_per_sec": words / ours,
+                         "torch_w2v_train_words_per_sec": words / est.history_[-1]["seconds"],
+                         "gensim_words_per_sec": words / theirs, "ratio": theirs / ours})
+            print(f"  {rows[-1]['mode']}, {t} threads, {words:,} words: torch_w2v "
+                  f"{words / ours:,.0f} words/s, gensim {words / theirs:,.0f}, ratio "
+                  f"{theirs / ours:.2f}", flush=True)
+    return {"rows": rows}
+
+
+def table(report: dict) -> str:
+    """The numbers that matter, as one markdown table."""
+    lines = ["| measurement | torch_w2v | gensim | ratio |", "|---|---|---|---|"]
+    for key, label in (("quality_wiki", "wiki sample, 5 epochs"),
+                       ("speed_50m", "synthetic corpus, 5 epochs")):
+        if key in report:
+            ours, theirs = report[key]["torch_w2v"], report[key]["gensim"]
+            lines.append(f"| {label}: words/s end to end | {ours['words_per_sec']:,.0f} | "
+                         f"{theirs['words_per_sec']:,.0f} | "
+                         f"{ours['words_per_sec'] / theirs['words_per_sec']:.2f} |")
+            lines.append(f"| {label}: training words/s | {ours['train_words_per_sec']:,.0f} "
+                         "| | |")
+            for metric in ("analogy", "wordsim353", "simlex999"):
+                if metric in ours:
+                    lines.append(f"| {label}: {metric} | {ours[metric]:.4f} | "
+                                 f"{theirs[metric]:.4f} | |")
+    if "large_vocab" in report:
+        run = report["large_vocab"]
+        lines.append(f"| {run['vocab_size']:,} words x 300: training words/s | "
+                     f"{run['train_words_per_sec']:,.0f} | | |")
+    for row in report.get("cpu_curve", {}).get("rows", []):
+        lines.append(f"| CPU {row['mode']}, {row['threads']} threads: words/s | "
+                     f"{row['torch_w2v_words_per_sec']:,.0f} | "
+                     f"{row['gensim_words_per_sec']:,.0f} | {row['ratio']:.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--tokens", type=int, default=50_000_000,
                         help="tokens of the synthetic speed corpus (default 50M)")
     parser.add_argument("--skip", default="", help="comma-separated steps to leave out: "
-                        "tests, quality, speed, profile, vocab")
+                        "tests, quality, speed, profile, vocab, curve")
+    parser.add_argument("--curve-tokens", type=int, default=4_000_000, metavar="N",
+                        help="tokens per thread of the CPU curve's runs (default 4M; at most "
+                        "16 x N tokens in all)")
     parser.add_argument("--device", default="cuda", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     global DEVICE
@@ -263,12 +342,18 @@ def main(argv=None) -> int:
         print(f"  {run['vocab_size']:,} words x 300: {run['train_words_per_sec']:,.0f} words/s "
               f"training, peak GPU memory {run['peak_gpu_memory_mb']:,.0f} MB", flush=True)
         _save(report, out)
-    plot(report, out / "gpu_check.png")
-    summary = {k: {n: {m: v for m, v in r.items() if not isinstance(v, str)}
-                   for n, r in report[k].items() if isinstance(r, dict)}
-               for k in ("quality_wiki", "speed_50m") if k in report}
-    print("\n" + json.dumps(summary, indent=1), flush=True)
-    print(f"written: {out / 'gpu_check.json'} {out / 'gpu_check.png'}")
+    if "curve" not in skip:
+        start = _step("the CPU curve: torch_w2v and gensim at 1-16 threads")
+        total = 16 * args.curve_tokens
+        path = bench.synthetic_file(corpora, total, 100_000)
+        report["cpu_curve"] = {**cpu_curve(path, total, args.curve_tokens),
+                               "seconds": time.perf_counter() - start}
+        _save(report, out)
+    if DEVICE == "cuda":
+        plot(report, out / "gpu_check.png")
+    print("\n" + table(report), flush=True)
+    print(f"written: {out / 'gpu_check.json'}"
+          + (f" {out / 'gpu_check.png'}" if DEVICE == "cuda" else ""))
     return 0
 
 
