@@ -110,7 +110,7 @@ def held_out_pairs(ids: np.ndarray, sentence_lengths: np.ndarray,
     Examples
     --------
     >>> held_out_pairs(np.array([1, 2, 3]), np.array([2, 1]), window=5)
-    (array([2, 1]), array([1, 2]))
+    (array([1, 2]), array([2, 1]))
     """
     sentence = np.repeat(np.arange(len(sentence_lengths)), sentence_lengths)
     contexts, centres = [], []
