@@ -71,8 +71,9 @@ def _locks(locks, b, C: tl.constexpr, CP: tl.constexpr, LOCKED: tl.constexpr):
 
 @triton.jit
 def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels, locks,
-                      losses, lr, D, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr,
-                      TP: tl.constexpr, BLOCK_D: tl.constexpr, LOCKED: tl.constexpr):
+                      losses, lr, D: tl.constexpr, C: tl.constexpr, T: tl.constexpr,
+                      CP: tl.constexpr, TP: tl.constexpr, BLOCK_D: tl.constexpr,
+                      LOCKED: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     ti, ctx_ok, tgt_ok, u_rows, v_rows = _block(U, V, contexts, context_mask, targets,
                                                 target_mask, b, D, C, T, CP, TP)
@@ -98,8 +99,9 @@ def _skip_gram_kernel(U, V, contexts, context_mask, targets, target_mask, labels
 
 @triton.jit
 def _cbow_kernel(U, V, contexts, context_mask, targets, target_mask, labels, locks, losses, lr,
-                 D, MEAN: tl.constexpr, C: tl.constexpr, T: tl.constexpr, CP: tl.constexpr,
-                 TP: tl.constexpr, BLOCK_D: tl.constexpr, LOCKED: tl.constexpr):
+                 D: tl.constexpr, MEAN: tl.constexpr, C: tl.constexpr, T: tl.constexpr,
+                 CP: tl.constexpr, TP: tl.constexpr, BLOCK_D: tl.constexpr,
+                 LOCKED: tl.constexpr):
     b = tl.program_id(0).to(tl.int64)
     ti, ctx_ok, tgt_ok, u_rows, v_rows = _block(U, V, contexts, context_mask, targets,
                                                 target_mask, b, D, C, T, CP, TP)
