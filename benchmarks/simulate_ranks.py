@@ -167,6 +167,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="1")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--dense", action="store_true", help="merge whole tables (the old way)")
+    parser.add_argument("--period", type=int, default=None, metavar="TOKENS",
+                        help="tokens a rank trains between merges at every R, instead of "
+                        "sync_chunk_tokens' rule (at most the backend's chunk)")
     parser.add_argument("--out", default=str(HERE / "results" / "simulate_ranks.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -179,6 +182,9 @@ def main(argv=None) -> int:
                 est = TorchWord2Vec(**params, progress=False).fit(corpus_file=args.corpus)
                 merges, sent = 0, 0
             else:
+                if args.period:  # the rule's numerator that gives this period at R ranks
+                    dist_module.STALE_TOKENS = args.period * (ranks - 1) ** 3
+                    dist_module.SMALLEST_CHUNK = min(args.period, dist_module.SMALLEST_CHUNK)
                 estimators, group = simulate(ranks, params, args.corpus, not args.dense)
                 est, merges, sent = estimators[0], group.merges, group.bytes_merged
             words = sum(h["words"] for h in est.history_)
