@@ -423,6 +423,7 @@ def test_a_full_checkpoint_dir_warns_and_keeps_training_and_the_last_checkpoint(
     assert len(est.history_) == 3 and calls == [2, 3, 4]  # the epoch each would resume in
     warnings = [r.getMessage() for r in caplog.records if "could not write" in r.getMessage()]
     assert len(warnings) == 2 and "No space left on device" in warnings[0]
+    assert str(tmp_path / "checkpoint.npz") in warnings[0]  # names the checkpoint
     monkeypatch.setattr(checkpoints, "save_state", real_save_state)
     resumed = TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]  # from epoch 1's checkpoint

@@ -149,8 +149,9 @@ class Checkpointer(LoopHook):
     every : int, optional
     """
 
-    def __init__(self, save, position: Position, every=None):
+    def __init__(self, save, position: Position, every=None, directory=None):
         self.save = save
+        self.path = os.path.join(directory, CHECKPOINT_NAME) if directory else "the checkpoint"
         self.position = position
         self.every = every
         self.next = self._after(position.words_done)
@@ -162,9 +163,9 @@ class Checkpointer(LoopHook):
         try:
             self.save(position)
         except OSError as err:
-            logger.warning("torch_w2v: could not write the checkpoint at %d words trained (%s: "
-                           "%s); training goes on, and the last complete checkpoint stays in "
-                           "place", position.words_done, type(err).__name__,
+            logger.warning("torch_w2v: could not write %s at %d words trained (%s: %s); "
+                           "training goes on, and the last complete checkpoint stays in place",
+                           self.path, position.words_done, type(err).__name__,
                            err.strerror or err)
 
     def on_chunk_end(self, run, position):

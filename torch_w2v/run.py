@@ -321,7 +321,8 @@ class TrainingRun:
                 checkpoints.save(c.checkpoint_dir, self.params, self.vocab, self.tables,
                                  feed.generator, position, corpus.raw_words,
                                  self.topology.world_size)
-            hooks.append(checkpoints.Checkpointer(save, self.position, c.checkpoint_every))
+            hooks.append(checkpoints.Checkpointer(save, self.position, c.checkpoint_every,
+                                                  c.checkpoint_dir))
         hooks.append(EpochLog(c.epochs))
         hooks.extend(c.callbacks)
         if self.progress:
