@@ -34,6 +34,7 @@ import os
 import numpy as np
 import torch
 
+from . import environment
 from .train import LoopHook
 
 __all__ = ["Distributed", "TableMerger", "byte_share", "init_from_environment",
@@ -49,14 +50,7 @@ def timeout_seconds() -> float:
     """How long a rank waits for the others at a collective: ``$TORCH_W2V_DIST_TIMEOUT``
     seconds, default 300, for every process group (``init_from_environment``'s, or one your
     script made with another timeout)."""
-    value = os.environ.get("TORCH_W2V_DIST_TIMEOUT") or "300"
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = float("nan")
-    if not seconds > 0:
-        raise ValueError(f"TORCH_W2V_DIST_TIMEOUT={value!r}: give a number of seconds > 0")
-    return seconds
+    return environment.seconds("TORCH_W2V_DIST_TIMEOUT", 300.0)
 
 
 def init_from_environment() -> bool:

@@ -48,6 +48,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .environment import seconds
+
 __all__ = ["load", "build", "library_path", "cache_key", "ops_dir", "unavailable_reason",
            "BUILD_TIMEOUT"]
 
@@ -90,16 +92,7 @@ def _compiler_identity(compiler: list) -> str:
 
 def build_timeout() -> float:
     """:data:`BUILD_TIMEOUT`, or ``$TORCH_W2V_BUILD_TIMEOUT`` seconds where set."""
-    value = os.environ.get("TORCH_W2V_BUILD_TIMEOUT")
-    if not value:
-        return BUILD_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = float("nan")
-    if not seconds > 0:
-        raise ValueError(f"TORCH_W2V_BUILD_TIMEOUT={value!r}: give a number of seconds > 0")
-    return seconds
+    return seconds("TORCH_W2V_BUILD_TIMEOUT", BUILD_TIMEOUT)
 
 
 def _digest_path(library: Path) -> Path:
