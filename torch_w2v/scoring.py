@@ -53,9 +53,7 @@ def score_sentences(sentences, kv, syn1, tree, *, window: int, skip_gram: bool,
     """
     vectors = np.asarray(kv.vectors, dtype=np.float64)
     nodes = np.asarray(syn1, dtype=np.float64)
-    depth = tree.points.shape[1]
-    mask_all = np.arange(depth)[None, :] < tree.lengths[:, None]
-    sign_all = 1.0 - 2.0 * tree.codes.astype(np.float64)
+    sign_all, mask_all = _path_signs(tree)
     scores = []
     for sentence in sentences:
         if len(scores) >= limit:
@@ -72,6 +70,20 @@ def score_sentences(sentences, kv, syn1, tree, *, window: int, skip_gram: bool,
     return np.array(scores, dtype=np.float32)
 
 
+def _path_signs(tree) -> tuple:
+    """Each word's ``+1``/``-1`` per step of its Huffman path (code 0/1), and which steps are
+    real (paths are padded to the deepest)."""
+    mask = np.arange(tree.points.shape[1])[None, :] < tree.lengths[:, None]
+    return 1.0 - 2.0 * tree.codes.astype(np.float64), mask
+
+
+def _path_log_probability(hidden, paths, sign, mask) -> float:
+    """The summed log probability of words, each predicted by its row of ``hidden`` through
+    its Huffman path (``paths``: the path's node vectors, one row of nodes per word)."""
+    logits = np.einsum("nd,nkd->nk", hidden, paths)
+    return float((_log_sigmoid(sign * logits) * mask).sum())
+
+
 def _score_skip_gram(u, paths, sign, mask, window) -> float:
     """Every word ``i`` predicted by each word ``i + o``, ``0 < |o| <= window``."""
     n, total = len(u), 0.0
@@ -79,8 +91,8 @@ def _score_skip_gram(u, paths, sign, mask, window) -> float:
         if offset == 0 or abs(offset) >= n:
             continue
         centre = np.arange(max(0, -offset), min(n, n - offset))
-        logits = np.einsum("md,mkd->mk", u[centre + offset], paths[centre])
-        total += float((_log_sigmoid(sign[centre] * logits) * mask[centre]).sum())
+        total += _path_log_probability(u[centre + offset], paths[centre], sign[centre],
+                                       mask[centre])
     return total
 
 
@@ -95,8 +107,7 @@ def _score_cbow(u, paths, sign, mask, window, mean) -> float:
     hidden = cumulative[hi] - cumulative[lo] - u  # the window without the word itself
     if mean:
         hidden /= (hi - lo - 1)[:, None]
-    logits = np.einsum("nd,nkd->nk", hidden, paths)
-    return float((_log_sigmoid(sign * logits) * mask).sum())
+    return _path_log_probability(hidden, paths, sign, mask)
 
 
 SCORE_WINDOW = 5  # every model is scored on the same pairs, whatever window it trained with
@@ -125,7 +136,7 @@ def held_out_pairs(ids: np.ndarray, sentence_lengths: np.ndarray,
 
 
 def mean_log_likelihood(input_vectors: np.ndarray, output_vectors: np.ndarray, mode, tree,
-                        contexts: np.ndarray, centres: np.ndarray, noise=None,
+                        contexts: np.ndarray, centres: np.ndarray, noise: np.ndarray,
                         batch: int = 4096) -> float:
     """The mean log probability of each centre word given one context word, normalised over
     the whole vocabulary, whichever objective trained the tables.
@@ -136,24 +147,23 @@ def mean_log_likelihood(input_vectors: np.ndarray, output_vectors: np.ndarray, m
     noise distribution it was trained with). Otherwise: hierarchical softmax's Huffman-tree
     probability, normalised by construction. Neither depends on ``negative``, ``window``,
     ``sg`` or ``cbow_mean``, so models trained with any of them compare."""
-    import torch
-
-    u_all = torch.from_numpy(np.ascontiguousarray(input_vectors))
-    out = torch.from_numpy(np.ascontiguousarray(output_vectors))
-    log_noise = None if noise is None else torch.log(torch.as_tensor(noise, dtype=u_all.dtype))
+    vectors = np.asarray(input_vectors, dtype=np.float64)
+    words = len(vectors)
+    if mode.negative:
+        table = np.asarray(output_vectors[:words], dtype=np.float64)
+        log_noise = np.log(noise)
+    else:
+        nodes = np.asarray(output_vectors[mode.hs_offset(words):], dtype=np.float64)
+        sign_all, mask_all = _path_signs(tree)
     total = 0.0
     for start in range(0, len(contexts), batch):
-        u = u_all[torch.from_numpy(contexts[start:start + batch])]
-        centre = torch.from_numpy(centres[start:start + batch])
+        u, centre = vectors[contexts[start:start + batch]], centres[start:start + batch]
         if mode.negative:
-            logits = u @ out[:len(u_all)].T + log_noise
-            total += float(torch.log_softmax(logits, 1).gather(1, centre[:, None]).sum())
+            logits = u @ table.T + log_noise
+            top = logits.max(1)
+            normaliser = top + np.log(np.exp(logits - top[:, None]).sum(1))
+            total += float((logits[np.arange(len(u)), centre] - normaliser).sum())
         else:
-            points = torch.from_numpy(tree.points[centre.numpy()]) + mode.hs_offset(len(u_all))
-            codes = torch.from_numpy(tree.codes[centre.numpy()]).float()
-            steps = torch.arange(tree.depth)[None, :] < torch.from_numpy(
-                tree.lengths[centre.numpy()])[:, None]
-            scores = (out[points] * u[:, None, :]).sum(2)
-            logs = torch.nn.functional.logsigmoid((1 - 2 * codes) * scores)
-            total += float((logs * steps).sum())
+            total += _path_log_probability(u, nodes[tree.points[centre]], sign_all[centre],
+                                           mask_all[centre])
     return total / max(len(contexts), 1)
