@@ -302,6 +302,13 @@ class HuffmanTree:
                 or len(_distinct(below * 2 + branch[:root])) != root):
             raise ValueError("not a binary tree: every inner node needs one left and one right "
                              "child, every other node one inner parent")
+        return cls._walk(parent, branch)
+
+    @classmethod
+    def _walk(cls, parent: np.ndarray, branch: np.ndarray) -> HuffmanTree:
+        """The paths of a tree of ``n >= 2`` leaves given as parents (checked, or built)."""
+        n = (len(parent) + 1) // 2
+        root = 2 * n - 2
         # walk every leaf up to the root at once, one level per step, recording the path upwards
         up_points, up_codes = [], []
         node = np.arange(n)
@@ -423,4 +430,4 @@ def huffman_tree(counts: np.ndarray) -> HuffmanTree:
             parent[node], branch[node] = n + k, side
             total += count
         inner_counts[k] = total
-    return HuffmanTree.from_parents(np.array(parent), np.array(branch, dtype=np.int8))
+    return HuffmanTree._walk(np.array(parent), np.array(branch, dtype=np.int8))  # valid as built
