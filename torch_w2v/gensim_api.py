@@ -34,6 +34,7 @@ What differs from gensim, on purpose (the full list is in docs/gensim.md):
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import warnings
@@ -196,7 +197,7 @@ class Word2Vec:
     def _state(self) -> FittedModel:
         """The model as training continues from it: ``wv`` (vectors, counts, ``vectors_lockf``)
         and the output tables, whatever was assigned to them."""
-        vocab = vocabulary_of(self.wv, with_tree=bool(self.hs))
+        vocab = self._vocabulary()
         if vocab is None:
             self._counts()  # raises, naming the fix
         size = len(vocab)
@@ -210,12 +211,23 @@ class Word2Vec:
                            list(self._history), self.corpus_total_words or 0,
                            lockf=getattr(self.wv, "vectors_lockf", None))
 
+    def _vocabulary(self):
+        """``wv``'s vocabulary (None without counts) with, for hierarchical softmax, the Huffman
+        tree of its words' ``point``/``code``: the tree :meth:`_show` wrote there, unless those
+        were replaced since (then read back from them)."""
+        written, tree = getattr(self, "_written_tree", (None, None))
+        if not self.hs or written is None or self.wv.expandos.get("point") is not written:
+            return vocabulary_of(self.wv, with_tree=bool(self.hs))
+        vocab = vocabulary_of(self.wv)
+        return None if vocab is None else dataclasses.replace(vocab, tree=tree)
+
     def _show(self, vocab, input_vectors, output_vectors) -> None:
         """Make ``wv``, ``syn1neg`` and ``syn1`` hold a state, in place where they can."""
         mode = Mode.from_params(self._params())
         tree = vocab.hs_tree() if self.hs else None
         lockf = getattr(self.wv, "vectors_lockf", np.ones(1, dtype=np.float32))
         update_keyed_vectors(self.wv, vocab, input_vectors, tree)
+        self._written_tree = (self.wv.expandos.get("point"), tree)  # spares reading it back
         lockf = np.asarray(lockf, dtype=np.float32)
         if len(lockf) not in (1, len(vocab)):  # grown: new words train
             lockf = np.concatenate([lockf, np.ones(len(vocab) - len(lockf), np.float32)])
@@ -436,7 +448,7 @@ class Word2Vec:
         if not self.hs:
             raise RuntimeError("score is defined for hierarchical softmax: train with hs=1 (and "
                                "negative=0), as gensim requires")
-        tree = vocabulary_of(self.wv, with_tree=True).hs_tree()
+        tree = self._vocabulary().hs_tree()
         return score_sentences(sentences, self.wv, self.syn1, tree, window=self.window,
                                skip_gram=bool(self.sg), cbow_mean=bool(self.cbow_mean),
                                limit=total_sentences)
