@@ -231,11 +231,15 @@ class Comparison(dict):
     __repr__ = __str__
 
 
+def _busy_label(busy: int) -> str:
+    return f"{busy} busy-loop process(es) sharing the cores"
+
+
 def _machine_state(busy: int) -> str:
     """What else ran on the machine: the busy-loop processes asked for, or what the load
     average says (a busy machine is not called idle)."""
     if busy:
-        return f"{busy} busy-loop process(es) sharing the cores"
+        return _busy_label(busy)
     try:
         load = os.getloadavg()[0]
     except (OSError, AttributeError):
@@ -358,8 +362,7 @@ def format_comparison(result: dict) -> str:
             ("SimLex-999 pairs out of vocabulary", "simlex999_oov", "{:.1%}")]
     names = list(result["results"])
     busy = result.get("busy", 0)
-    machine = result.get("machine") or (f"{busy} busy-loop process(es) sharing the cores"
-                                        if busy else "idle")
+    machine = result.get("machine") or (_busy_label(busy) if busy else "idle")  # older runs
     rows = [row for row in rows if all(row[1] in result["results"][n] for n in names)]
     lines = [f"corpus: {result['corpus']} ({result['words']:,} tokens), "
              f"epochs {result['params']['epochs']}, rounds {result['rounds']}, "

@@ -213,16 +213,16 @@ def _run_compiler(command: list, timeout: float) -> None:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
             while True:
-                elapsed = time.monotonic() - start
-                if elapsed > timeout:
+                left = timeout - (time.monotonic() - start)
+                if left <= 0:
                     raise TimeoutError(
                         f"the compiler ran for more than {timeout:g} s (set "
                         "$TORCH_W2V_BUILD_TIMEOUT to wait longer or less)")
                 try:
-                    process.wait(timeout=min(_HEARTBEAT_SECONDS, timeout - elapsed + 0.01))
+                    process.wait(timeout=min(_HEARTBEAT_SECONDS, left))
                     break
                 except subprocess.TimeoutExpired:
-                    if time.monotonic() - start < timeout:
+                    if left > _HEARTBEAT_SECONDS:  # a heartbeat, not the end
                         logger.warning("torch_w2v: still compiling (%.0f s)",
                                        time.monotonic() - start)
         finally:

@@ -204,16 +204,18 @@ def fingerprint(sentences) -> str:
                 f.seek(size * k // SAMPLED_BLOCKS)
                 digest.update(f.read(BLOCK_BYTES))
         return f"{os.path.basename(path)} ({size} bytes, sampled SHA-256 {digest.hexdigest()[:16]})"
-    if hasattr(sentences, "__getitem__") and hasattr(sentences, "__len__"):
+    sampled = hasattr(sentences, "__getitem__") and hasattr(sentences, "__len__")
+    chosen = sentences  # streamed: every sentence, one more pass
+    if sampled:
         n = len(sentences)
         picks = sorted({n * k // SAMPLED_SENTENCES for k in range(SAMPLED_SENTENCES)}) if n else []
-        chosen, how = (sentences[i] for i in picks), "sampled "
-    else:
-        n, chosen, how = 0, sentences, ""
+        chosen = (sentences[i] for i in picks)
+    read = 0
     for sentence in chosen:
         digest.update("\x1f".join(map(str, sentence)).encode("utf-8", "replace") + b"\x1e")
-        n = n if how else n + 1
-    return f"{n} sentences ({how}SHA-256 {digest.hexdigest()[:16]})"
+        read += 1
+    n = n if sampled else read
+    return f"{n} sentences ({'sampled ' if sampled else ''}SHA-256 {digest.hexdigest()[:16]})"
 
 
 def topology_for(distributed: bool):
