@@ -35,6 +35,7 @@ import numpy as np
 from smart_open import open as smart_open
 
 from .params import params_of, plain, validate_params
+from .persist import array_header
 from .safe_pickle import load_pickle
 
 __all__ = ["GensimState", "NotAWord2VecModel", "Record", "gensim_state", "is_pickle",
@@ -218,13 +219,10 @@ def _side_array(path: str, mmap, compressed: bool) -> np.ndarray:
             with np.load(path, allow_pickle=False) as archive:
                 return np.asarray(archive["val"])
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)  # 2.0 and 3.0 alike
-            shape, _, dtype = read_header(f)
+            shape, dtype, declared = array_header(f)
             if dtype.hasobject:
                 raise ValueError("it holds Python objects (a pickle)")
-            if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize > os.path.getsize(path):
+            if declared > os.path.getsize(path) - f.tell():
                 raise ValueError(f"its header declares {shape} {dtype}, more than the file holds")
         return np.load(path, mmap_mode=mmap, allow_pickle=False)
     except (ValueError, OSError, KeyError) as err:

@@ -35,7 +35,7 @@ from smart_open import open as smart_open
 
 from .io import atomic_path
 
-__all__ = ["save_state", "load_state", "FORMAT"]
+__all__ = ["save_state", "load_state", "array_header", "FORMAT"]
 
 FORMAT = "torch_w2v-model-1"
 
@@ -63,6 +63,16 @@ def save_state(path, arrays: dict, document: dict) -> None:
         out.write(buffer.getvalue())
 
 
+def array_header(stream) -> tuple:
+    """``(shape, dtype, bytes of data declared)`` of the ``.npy`` array ``stream`` starts with,
+    read without loading it (``stream`` is left at the data's first byte)."""
+    version = np.lib.format.read_magic(stream)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)  # 2.0 and 3.0 alike
+    shape, _, dtype = read_header(stream)
+    return shape, dtype, int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+
+
 def _check_members(path, raw: bytes) -> None:
     """Refuse, before anything is allocated, an archive whose members would take more memory
     than the file's own bytes: compressed members (a zip bomb; :func:`save_state` stores them
@@ -79,14 +89,10 @@ def _check_members(path, raw: bytes) -> None:
                                  "model files store their arrays uncompressed; refused unread")
             with archive.open(member) as stream:
                 try:
-                    version = np.lib.format.read_magic(stream)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read_header(stream)
+                    shape, dtype, declared = array_header(stream)
                 except (ValueError, OSError, SyntaxError) as err:
                     raise ValueError(f"{path}: member {member.filename!r} is not a NumPy array "
                                      f"({err})") from None
-                declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
                 if declared > member.file_size - stream.tell():
                     raise ValueError(f"{path}: member {member.filename!r} declares {shape} "
                                      f"{dtype} ({declared} bytes) but holds "
