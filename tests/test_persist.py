@@ -196,8 +196,9 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
     assert [h["loss"] for h in resumed.history_] == [h["loss"] for h in uninterrupted.history_]
 
 
-@pytest.mark.parametrize("source", ["list", "file"])
-def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch, source):
+@pytest.mark.parametrize("source, dtype", [("list", "float32"), ("file", "float32"),
+                                           ("list", "bfloat16")])
+def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch, source, dtype):
     from conftest import zipf_corpus
 
     import torch_w2v.checkpoints as checkpoints
@@ -208,7 +209,9 @@ def test_mid_epoch_checkpoint_resumes_exactly(tmp_path, monkeypatch, source):
         path = tmp_path / "corpus.txt"
         path.write_text("\n".join(" ".join(s) for s in corpus))
         data = dict(corpus_file=str(path))
-    params = {**FAST, "epochs": 2, "checkpoint_every": 100_000}
+    params = {**FAST, "epochs": 2, "checkpoint_every": 100_000, "dtype": dtype}
+    if dtype == "bfloat16":  # trained by the fused step only
+        params.update(step="fused", batch_size=None)
     real_save = checkpoints.save
     seen = []
 

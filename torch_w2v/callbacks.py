@@ -99,7 +99,7 @@ class NearestNeighbours(Callback):
         self.topn = topn
 
     def on_epoch_end(self, run, epoch, logs):
-        vectors = run.tables.input_vectors.detach()
+        vectors = run.tables.input_vectors.detach().float()
         unit = vectors / vectors.norm(dim=1, keepdim=True).clamp(min=1e-12)
         words = run.vocab.index_to_key
         found = {}

@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import torch
+
 from .modes import Mode
 from .params import resolve_device, resolve_workers
 
@@ -47,6 +49,8 @@ class TrainingConfig:
     sorted_vocab : bool
     trim_rule : callable or None
     device : torch.device
+    dtype : {"float32", "bfloat16"}
+        The tables' storage.
     backend : torch_w2v.backends.Backend
     workers : int
         Threads of the fused CPU step (every core when not given).
@@ -82,6 +86,7 @@ class TrainingConfig:
     sorted_vocab: bool
     trim_rule: object
     device: object
+    dtype: str
     backend: object
     workers: int
     distributed: bool
@@ -120,15 +125,23 @@ class TrainingConfig:
             subsample_percentile=p["subsample_percentile"], noise_table_size=table,
             min_count=p["min_count"], max_vocab_size=p["max_vocab_size"],
             max_final_vocab=p["max_final_vocab"], sorted_vocab=bool(p["sorted_vocab"]),
-            trim_rule=p["trim_rule"], device=device, backend=None,
+            trim_rule=p["trim_rule"], device=device, dtype=p["dtype"], backend=None,
             workers=resolve_workers(p["workers"]), distributed=p["distributed"],
             batch_size=p["batch_size"],
             update_cap=p["update_cap"], max_norm=p["max_norm"], optimizer=p["optimizer"],
             callbacks=tuple(p["callbacks"]), progress=p["progress"],
             checkpoint_dir=None if checkpoint_dir is None else os.fspath(checkpoint_dir),
             checkpoint_every=p["checkpoint_every"])
+        if config.distributed and config.dtype != "float32":
+            raise ValueError(f"dtype={config.dtype!r} trains in one process only: distributed "
+                             "training merges float32 tables; use dtype='float32'")
         backend = select_backend(p["step"], config)
         return config.replace(backend=backend)
+
+    @property
+    def table_dtype(self) -> torch.dtype:
+        """The tables' ``torch`` dtype."""
+        return getattr(torch, self.dtype)
 
     def replace(self, **changes) -> TrainingConfig:
         """A copy with ``changes`` (the config itself never changes)."""

@@ -48,6 +48,7 @@ from .callbacks import Callback
 from .corpus import check_reiterable, resolve_corpus
 from .fitted import FittedModel
 from .keyedvectors import update_keyed_vectors, vocabulary_of
+from .model import float32_array
 from .modes import Mode
 from .params import bind, parameters, params_of, plain, signature, stored_params, validate_params
 from .run import NothingToTrain, TrainingRun, exclusive_training, initial_tables
@@ -660,8 +661,8 @@ class _GensimCallbacks(Callback):
         if self._earlier is None:
             self._earlier = list(model._history)
         model._history = self._earlier + list(run.history)
-        model._show(run.vocab, run.tables.input_vectors.detach().cpu().numpy().copy(),
-                    run.tables.output_vectors.detach().cpu().numpy().copy())
+        model._show(run.vocab, float32_array(run.tables.input_vectors).copy(),
+                    float32_array(run.tables.output_vectors).copy())
         model.running_training_loss = sum(h["loss"] * h["pairs"] for h in run.history)
 
     def _call(self, hook: str, run) -> None:

@@ -26,13 +26,15 @@ Examples
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .modes import Mode
 
-__all__ = ["EmbeddingTables", "block_losses", "cbow_hidden", "logit_losses", "negative_labels"]
+__all__ = ["EmbeddingTables", "block_losses", "cbow_hidden", "float32_array", "logit_losses",
+           "negative_labels"]
 
 
 def logit_losses(logits, labels):
@@ -73,15 +75,28 @@ def cbow_hidden(u, context_mask, mean: bool):
     return hidden
 
 
-def table_bytes(vocab_size: int, vector_size: int, mode: Mode) -> int:
-    """Bytes of the two float32 tables for ``vocab_size`` words.
+def table_bytes(vocab_size: int, vector_size: int, mode: Mode, itemsize: int = 4) -> int:
+    """Bytes of the two tables for ``vocab_size`` words, of ``itemsize`` bytes a number (4:
+    float32, 2: bfloat16).
 
     Examples
     --------
     >>> table_bytes(1_000_000, 100, Mode())  # negative sampling: 2 tables of 1M x 100 floats
     800000000
     """
-    return (vocab_size + mode.output_rows(vocab_size)) * vector_size * 4
+    return (vocab_size + mode.output_rows(vocab_size)) * vector_size * itemsize
+
+
+def float32_array(table: torch.Tensor) -> np.ndarray:
+    """A table as a float32 NumPy array: the tensor's own memory for a float32 table on the
+    CPU, a converted copy otherwise (bfloat16 storage, a GPU).
+
+    Examples
+    --------
+    >>> float32_array(torch.tensor([[0.5, 1.0]], dtype=torch.bfloat16)).dtype
+    dtype('float32')
+    """
+    return table.detach().cpu().float().numpy()
 
 
 def available_bytes(device) -> int | None:
@@ -153,11 +168,11 @@ def _read_number_field(path: str, field: str) -> int | None:
 
 
 def check_memory(vocab_size: int, vector_size: int, mode: Mode, device, copies: int = 1,
-                 batch_bytes: int = 0) -> None:
+                 batch_bytes: int = 0, itemsize: int = 4) -> None:
     """Raise ``ValueError`` before anything is allocated if the tables (``copies`` of them:
     optimizer state or a distributed run's anchors) and a batch's working memory cannot fit in
     what ``device`` has free, naming the sizes and what to lower."""
-    tables = table_bytes(vocab_size, vector_size, mode) * copies
+    tables = table_bytes(vocab_size, vector_size, mode, itemsize) * copies
     free = available_bytes(device)
     if free is None or tables + batch_bytes <= free:
         return
@@ -187,16 +202,19 @@ class EmbeddingTables(nn.Module):
     generator : torch.Generator, optional
         Seeds the initialisation: input vectors uniform in ``[-1/d, 1/d)`` (gensim's rule),
         output vectors zero (word2vec's and gensim's).
+    dtype : torch.dtype, optional
+        The tables' storage: float32 (default), or bfloat16 (the same draws, rounded).
     """
 
     def __init__(self, vocab_size: int, vector_size: int, output_rows: int | None = None,
-                 generator=None):
+                 generator=None, dtype=torch.float32):
         super().__init__()
         init = torch.rand(vocab_size, vector_size, generator=generator)
         init.mul_(2).sub_(1).div_(vector_size)  # in place: no table-sized temporaries
-        self.input_vectors = nn.Parameter(init, requires_grad=False)
+        self.input_vectors = nn.Parameter(init.to(dtype), requires_grad=False)
         rows = vocab_size if output_rows is None else output_rows
-        self.output_vectors = nn.Parameter(torch.zeros(rows, vector_size), requires_grad=False)
+        self.output_vectors = nn.Parameter(torch.zeros(rows, vector_size, dtype=dtype),
+                                           requires_grad=False)
 
     def scores(self, contexts, context_mask, targets, *, mode: Mode, max_norm=None,
                sparse=False):

@@ -41,7 +41,7 @@ from .counting import Scan, scan_corpus
 from .fitted import FittedModel
 from .io import unwritable_words
 from .keyedvectors import to_keyed_vectors
-from .model import EmbeddingTables, check_memory
+from .model import EmbeddingTables, check_memory, float32_array
 from .modes import Mode
 from .sampling import BatchSampler, ChunkFeed, WordDistributions
 from .streaming import StreamingCorpus
@@ -129,7 +129,7 @@ class TrainingRun:
 
     def keyed_vectors(self):
         """The input vectors as trained so far, as a gensim ``KeyedVectors`` (a copy)."""
-        vectors = self.tables.input_vectors.detach().cpu().numpy().copy()
+        vectors = float32_array(self.tables.input_vectors).copy()
         return to_keyed_vectors(self.vocab, vectors)
 
     # -- the phases ----------------------------------------------------------------------------
@@ -270,7 +270,7 @@ class TrainingRun:
         earlier = list(self.previous.history) if self.previous is not None else []
         seed = c.seed + len(earlier)  # a continued model draws new random streams
         self.tables = initial_tables(len(self.vocab), c.vector_size, self.mode, seed,
-                                     self.previous).to(self.device)
+                                     self.previous, c.table_dtype).to(self.device)
         distributions = self._distributions()
         feed = self._feed(distributions, batch_size, seed)
         if checkpoint is not None:
@@ -285,8 +285,8 @@ class TrainingRun:
         call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
         return FittedModel(
             vocab=self.vocab,
-            input_vectors=self.tables.input_vectors.detach().cpu().numpy(),
-            output_vectors=self.tables.output_vectors.detach().cpu().numpy(),
+            input_vectors=float32_array(self.tables.input_vectors),
+            output_vectors=float32_array(self.tables.output_vectors),
             history=earlier + [dict(h, run=call) for h in history],
             corpus_words=self.corpus_words or corpus.raw_words, device=str(self.device),
             lockf=self.previous.lockf_for(len(self.vocab)) if self.previous is not None else None)
@@ -338,7 +338,7 @@ class TrainingRun:
         if not c.consumes_chunks:  # batches of gathered vectors and their grads
             batch_bytes = 3 * batch_size * (1 + self.mode.negative) * c.vector_size * 4
         check_memory(len(self.vocab), c.vector_size, self.mode, self.device, copies,
-                     batch_bytes)
+                     batch_bytes, c.table_dtype.itemsize)
 
     def _distributions(self) -> WordDistributions:
         c, counts = self.config, self.vocab.counts
@@ -410,11 +410,12 @@ def _check_finite(previous: FittedModel) -> None:
 
 
 def initial_tables(size: int, vector_size: int, mode: Mode, seed: int,
-                   previous: FittedModel | None = None) -> EmbeddingTables:
-    """Fresh tables for ``size`` words (gensim's initialisation, seeded), on the CPU; a
-    continued model's known words (and Huffman nodes) keep their rows from ``previous``."""
+                   previous: FittedModel | None = None, dtype=torch.float32) -> EmbeddingTables:
+    """Fresh tables for ``size`` words (gensim's initialisation, seeded), on the CPU, stored as
+    ``dtype``; a continued model's known words (and Huffman nodes) keep their rows from
+    ``previous``."""
     tables = EmbeddingTables(size, vector_size, mode.output_rows(size),
-                             generator=torch.Generator().manual_seed(seed))
+                             generator=torch.Generator().manual_seed(seed), dtype=dtype)
     if previous is not None:
         _check_finite(previous)
         known = len(previous.vocab)

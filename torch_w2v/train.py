@@ -237,7 +237,7 @@ def check_diverged(tables, loss: float, epoch: int, lr: float, mode) -> None:
     ``negative`` up to 200 trains on both corpora; 1000 diverges.
     """
     untrained = mode.untrained_loss()
-    vectors = tables.input_vectors.detach()
+    vectors = tables.input_vectors.detach().float()
     norm = float(vectors.norm(dim=1).max()) if len(vectors) else 0.0
     ratio = loss / untrained if untrained else 0.0
     advice = (f"the learning rate (alpha, {lr:g} at the end) is too large, or for the batched "

@@ -48,6 +48,8 @@ class Backend:
         ``"negative"``, ``"hierarchical"``: the output layers it trains (one or both at once).
     optimizers : frozenset of str
         ``optimizer=`` values it implements.
+    dtypes : frozenset of str
+        Table storage (``dtype=``) it trains.
     consumes : {"batches", "chunks"}
         Sampled batches, or chunks of encoded text that it samples itself.
     chunk_tokens : int or None
@@ -60,17 +62,21 @@ class Backend:
     architectures: frozenset = frozenset({"skip-gram", "cbow"})
     objectives: frozenset = frozenset({"negative", "hierarchical"})
     optimizers: frozenset = frozenset({"sgd"})
+    dtypes: frozenset = frozenset({"float32"})
     consumes: str = "batches"
     chunk_tokens: int | None = None
 
     def unsupported(self, config) -> str | None:
-        """Why this backend cannot train ``config`` (its ``device``, ``mode``, ``optimizer``
-        and ``max_norm``), or None."""
+        """Why this backend cannot train ``config`` (its ``device``, ``mode``, ``dtype``,
+        ``optimizer`` and ``max_norm``), or None."""
         device, mode = config.device, config.mode
         if device.type not in self.devices:
             return f"runs on {' and '.join(sorted(self.devices))} only, not on {device}"
         if mode.architecture not in self.architectures or not mode.objectives <= self.objectives:
             return f"does not train {mode}"
+        if config.dtype not in self.dtypes:
+            return (f"trains {' and '.join(sorted(self.dtypes))} tables only, not "
+                    f"dtype={config.dtype!r}")
         if config.optimizer not in self.optimizers:
             return (f"does not implement optimizer={config.optimizer!r} (only "
                     + ", ".join(map(repr, sorted(self.optimizers))) + ")")

@@ -49,6 +49,7 @@ class CpuFused(Backend):
     name = "fused"
     summary = "a compiled CPU op sampling and updating block by block in place; the fast CPU path"
     consumes = "chunks"
+    dtypes = frozenset({"float32", "bfloat16"})
     chunk_tokens = 1 << 17  # per op call: progress, checkpoints and the lr follow chunks
 
     def unsupported(self, config):

@@ -29,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace torch_w2v {
@@ -73,8 +74,9 @@ struct Config {
   bool shrink_windows, subsample_slots, full_windows_only;
   uint64_t seed;
   float lr_start, lr_end;
-  float* U;
-  float* V;
+  void* U;  // float32 or bfloat16 (bf16 set) rows of d values
+  void* V;
+  bool bf16;
   const float* lockf;  // per-word (or one) scale of input-vector steps; lockf_size 0: none
   int64_t lockf_size;
 };
@@ -108,6 +110,31 @@ inline float log1p_unit(float z) {  // log(1 + z) = 2 atanh(z / (2 + z)), z / (2
          u2 * (1.f / 11 + u2 * (1.f / 13)))))));
 }
 
+// Table storage: float32, or bfloat16 (the upper 16 bits of a float32) for half the memory. A
+// row is read as float32, updated in float32 and written back; a bfloat16 write rounds
+// stochastically (up with probability of the cut bits' share of a unit), so that the expected
+// stored value is the float32 one: rounding to nearest would drop every step below half a unit
+// in the last place (2^-9 of the value), which late in training is most of them.
+using bf16_t = uint16_t;
+inline float load(const float* p) { return *p; }
+inline float load(const bf16_t* p) {
+  const uint32_t bits = static_cast<uint32_t>(*p) << 16;
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+inline void store(float* p, float x, uint32_t) { *p = x; }
+inline void store(bf16_t* p, float x, uint32_t noise) {  // noise < 2^16
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  *p = static_cast<bf16_t>((bits + noise) >> 16);
+}
+// 16 random bits from a counter: Fibonacci hashing's multiply, its top half. One multiply
+// (vectorised): consecutive counters give evenly spread values, and each row's counter starts
+// at a random point.
+inline uint32_t noise_bits(uint32_t x) { return (x * 0x9E3779B1u) >> 16; }
+constexpr uint32_t kRowSalt = 0x632BE5ABu;  // odd: spreads the rows' noise counters apart
+
 struct alignas(64) Totals {  // one cache line per worker
   double loss = 0.0;
   double pairs = 0.0;
@@ -118,11 +145,11 @@ struct alignas(64) Totals {  // one cache line per worker
 struct Block {
   std::vector<int64_t> ctx, tgt, kept_pos;
   std::vector<char> tgt_ok;
-  std::vector<float> tgt_label, g, weight, label, step_u, hidden, error;
+  std::vector<float> tgt_label, g, weight, label, step_u, hidden, error, row;
   Block(int64_t contexts, int64_t targets, int64_t d)
       : ctx(contexts), tgt(targets), tgt_ok(targets), tgt_label(targets),
         g(contexts * targets), weight(g.size()), label(g.size()), step_u(contexts * d),
-        hidden(d), error(d) {}
+        hidden(d), error(d), row(d) {}
 };
 
 // The most context words a block of this chunk can hold: 2 * window, and one fewer than the
@@ -144,22 +171,26 @@ inline float lock_of(const Config& c, int64_t word) {
 }
 
 // Skip-gram: score the block's C contexts against its T targets and apply the SGD step in
-// place; returns the loss before the update.
-double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr) {
+// place; returns the loss before the update. S: the tables' storage (float or bf16_t); `salt`
+// seeds a bfloat16 write's rounding.
+template <typename S>
+double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr, uint32_t salt) {
+  S* const U = static_cast<S*>(c.U);
+  S* const V = static_cast<S*>(c.V);
   const int64_t d = c.d;
   float* g = b.g.data();
   float* label = b.label.data();
   float* weight = b.weight.data();
   for (int64_t i = 0; i < C; ++i) {
-    const float* u = c.U + b.ctx[i] * d;
+    const S* u = U + b.ctx[i] * d;
     for (int64_t k = 0; k < T; ++k) {
       float s = 0.f;
       weight[i * T + k] = b.tgt_ok[k] ? 1.f : 0.f;
       label[i * T + k] = b.tgt_label[k];
       if (b.tgt_ok[k]) {
-        const float* v = c.V + b.tgt[k] * d;
+        const S* v = V + b.tgt[k] * d;
         #pragma omp simd reduction(+:s)
-        for (int64_t j = 0; j < d; ++j) s += u[j] * v[j];
+        for (int64_t j = 0; j < d; ++j) s += load(u + j) * load(v + j);
       }
       g[i * T + k] = s;
     }
@@ -182,45 +213,55 @@ double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr)
     for (int64_t k = 0; k < T; ++k) {
       const float gk = g[i * T + k];
       if (gk == 0.f) continue;
-      const float* v = c.V + b.tgt[k] * d;
+      const S* v = V + b.tgt[k] * d;
       #pragma omp simd
-      for (int64_t j = 0; j < d; ++j) su[j] += gk * v[j];
+      for (int64_t j = 0; j < d; ++j) su[j] += gk * load(v + j);
     }
   }
-  // targets move along the context vectors (still unchanged)
+  // targets move along the context vectors (still unchanged), each written once
+  float* row = b.row.data();
   for (int64_t k = 0; k < T; ++k) {
     if (!b.tgt_ok[k]) continue;
-    float* v = c.V + b.tgt[k] * d;
+    S* v = V + b.tgt[k] * d;
+    for (int64_t j = 0; j < d; ++j) row[j] = load(v + j);
     for (int64_t i = 0; i < C; ++i) {
       const float gk = g[i * T + k];
       if (gk == 0.f) continue;
-      const float* u = c.U + b.ctx[i] * d;
+      const S* u = U + b.ctx[i] * d;
       #pragma omp simd
-      for (int64_t j = 0; j < d; ++j) v[j] += gk * u[j];
+      for (int64_t j = 0; j < d; ++j) row[j] += gk * load(u + j);
     }
+    const uint32_t key = salt + static_cast<uint32_t>(k) * kRowSalt;
+    #pragma omp simd
+    for (int64_t j = 0; j < d; ++j) store(v + j, row[j], noise_bits(key + static_cast<uint32_t>(j)));
   }
   for (int64_t i = 0; i < C; ++i) {
-    float* u = c.U + b.ctx[i] * d;
+    S* u = U + b.ctx[i] * d;
     const float* su = b.step_u.data() + i * d;
     const float lock = lock_of(c, b.ctx[i]);
     if (lock == 0.f) continue;
+    const uint32_t key = ~salt + static_cast<uint32_t>(i) * kRowSalt;
     #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) u[j] += lock * su[j];
+    for (int64_t j = 0; j < d; ++j)
+      store(u + j, load(u + j) + lock * su[j], noise_bits(key + static_cast<uint32_t>(j)));
   }
   return loss;
 }
 
 // CBOW: score the hidden vector (mean or sum of the C contexts) against the T targets, move the
 // targets along it, and hand the error to every context word; returns the loss.
-double train_block_cbow(const Config& c, Block& b, int64_t C, int64_t T, float lr) {
+template <typename S>
+double train_block_cbow(const Config& c, Block& b, int64_t C, int64_t T, float lr, uint32_t salt) {
+  S* const U = static_cast<S*>(c.U);
+  S* const V = static_cast<S*>(c.V);
   const int64_t d = c.d;
   float* h = b.hidden.data();
   float* err = b.error.data();
   for (int64_t j = 0; j < d; ++j) h[j] = 0.f;
   for (int64_t i = 0; i < C; ++i) {
-    const float* u = c.U + b.ctx[i] * d;
+    const S* u = U + b.ctx[i] * d;
     #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) h[j] += u[j];
+    for (int64_t j = 0; j < d; ++j) h[j] += load(u + j);
   }
   if (c.cbow_mean) {
     const float inv = 1.f / static_cast<float>(C);
@@ -232,33 +273,37 @@ double train_block_cbow(const Config& c, Block& b, int64_t C, int64_t T, float l
   for (int64_t k = 0; k < T; ++k) {
     g[k] = 0.f;
     if (!b.tgt_ok[k]) continue;
-    const float* v = c.V + b.tgt[k] * d;
+    const S* v = V + b.tgt[k] * d;
     float s = 0.f;
     #pragma omp simd reduction(+:s)
-    for (int64_t j = 0; j < d; ++j) s += h[j] * v[j];
+    for (int64_t j = 0; j < d; ++j) s += h[j] * load(v + j);
     const float z = exp_nonpositive(-std::fabs(s));
     const float f = s >= 0.f ? 1.f / (1.f + z) : z / (1.f + z);
     loss += log1p_unit(z) + std::max(s, 0.f) - b.tgt_label[k] * s;
     g[k] = (b.tgt_label[k] - f) * lr;
     #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) err[j] += g[k] * v[j];  // from the targets before they move
+    for (int64_t j = 0; j < d; ++j) err[j] += g[k] * load(v + j);  // the targets before they move
   }
   for (int64_t k = 0; k < T; ++k) {
     if (g[k] == 0.f) continue;
-    float* v = c.V + b.tgt[k] * d;
+    S* v = V + b.tgt[k] * d;
+    const uint32_t key = salt + static_cast<uint32_t>(k) * kRowSalt;
     #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) v[j] += g[k] * h[j];
+    for (int64_t j = 0; j < d; ++j)
+      store(v + j, load(v + j) + g[k] * h[j], noise_bits(key + static_cast<uint32_t>(j)));
   }
   if (!c.cbow_mean) {  // gensim: a summed window's error is spread over its words
     const float inv = 1.f / static_cast<float>(C);
     for (int64_t j = 0; j < d; ++j) err[j] *= inv;
   }
   for (int64_t i = 0; i < C; ++i) {
-    float* u = c.U + b.ctx[i] * d;
+    S* u = U + b.ctx[i] * d;
     const float lock = lock_of(c, b.ctx[i]);
     if (lock == 0.f) continue;
+    const uint32_t key = ~salt + static_cast<uint32_t>(i) * kRowSalt;
     #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) u[j] += lock * err[j];
+    for (int64_t j = 0; j < d; ++j)
+      store(u + j, load(u + j) + lock * err[j], noise_bits(key + static_cast<uint32_t>(j)));
   }
   return loss;
 }
@@ -293,14 +338,17 @@ int64_t draw_targets(const Config& c, Block& b, int64_t centre, Stream& rng) {
 }
 
 // Train one centre's block; returns its examples (context words for skip-gram, 1 for CBOW).
+template <typename S>
 double train_centre(const Config& c, Block& b, int64_t C, int64_t centre, Stream& rng,
                     float lr, Totals& t) {
   const int64_t T = draw_targets(c, b, centre, rng);
+  // a float32 run draws nothing more: its results stay those of the float32-only op
+  const uint32_t salt = std::is_same_v<S, float> ? 0u : static_cast<uint32_t>(rng.next());
   if (c.cbow) {
-    t.loss += train_block_cbow(c, b, C, T, lr);
+    t.loss += train_block_cbow<S>(c, b, C, T, lr, salt);
     return 1.0;
   }
-  t.loss += train_block_sg(c, b, C, T, lr);
+  t.loss += train_block_sg<S>(c, b, C, T, lr, salt);
   return static_cast<double>(C);
 }
 
@@ -314,6 +362,7 @@ int64_t reach_of(const Config& c, Stream& rng) {
 
 // word2vec's layout: subsampled tokens are removed before windowing, so a window spans the
 // `reach` nearest kept tokens of the centre's sentence on each side.
+template <typename S>
 void train_piece_dropping(const Config& c, int64_t begin, int64_t end, Block& b, Totals& t) {
   // kept tokens of the piece and of a margin on each side wide enough for any window
   std::vector<int64_t>& kept_pos = b.kept_pos;
@@ -347,12 +396,13 @@ void train_piece_dropping(const Config& c, int64_t begin, int64_t end, Block& b,
     for (int64_t j = lo; j <= hi; ++j)
       if (j != ci) b.ctx[C++] = c.ids[kept_pos[j]];
     if (C == 0 || (c.full_windows_only && C < 2 * reach)) continue;
-    t.pairs += train_centre(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
+    t.pairs += train_centre<S>(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
   }
 }
 
 // The original tutorial's layout: tokens stay in the text, and the centre and each context slot
 // are kept with their words' probabilities, independently.
+template <typename S>
 void train_piece_slots(const Config& c, int64_t begin, int64_t end, Block& b, Totals& t) {
   for (int64_t pos = begin; pos < end; ++pos) {
     Stream rng(c.seed ^ (static_cast<uint64_t>(pos) * kGolden));
@@ -371,8 +421,16 @@ void train_piece_slots(const Config& c, int64_t begin, int64_t end, Block& b, To
     const bool centre_kept = rng.uniform() < c.keep[c.ids[pos]];
     t.effective += centre_kept;
     if (!window_ok || !centre_kept || C == 0) continue;
-    t.pairs += train_centre(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
+    t.pairs += train_centre<S>(c, b, C, c.ids[pos], rng, learning_rate(c, pos), t);
   }
+}
+
+template <typename S>
+void train_piece(const Config& c, int64_t begin, int64_t end, Block& b, Totals& t) {
+  if (c.subsample_slots)
+    train_piece_slots<S>(c, begin, end, b, t);
+  else
+    train_piece_dropping<S>(c, begin, end, b, t);
 }
 
 template <typename Id>
@@ -421,8 +479,9 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
                        int64_t negative, bool cbow, bool cbow_mean, bool shrink_windows,
                        bool subsample_slots, bool full_windows_only, int64_t seed,
                        double lr_start, double lr_end, int64_t threads) {
-  check_tensor(in_w, at::kFloat, "input_vectors");
-  check_tensor(out_w, at::kFloat, "output_vectors");
+  const bool bf16 = in_w.scalar_type() == at::kBFloat16;
+  check_tensor(in_w, bf16 ? at::kBFloat16 : at::kFloat, "input_vectors");
+  check_tensor(out_w, in_w.scalar_type(), "output_vectors");
   check_tensor(ids, at::kInt, "ids");
   check_tensor(sentence, at::kLong, "sentence");
   check_tensor(keep_prob, at::kFloat, "keep_prob");
@@ -490,7 +549,7 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
            hs_lengths.data_ptr<int64_t>(), depth, hs_offset, window, negative, in_w.size(1), hs,
            cbow, cbow_mean, shrink_windows, subsample_slots, full_windows_only,
            mix(static_cast<uint64_t>(seed)), static_cast<float>(lr_start),
-           static_cast<float>(lr_end), in_w.data_ptr<float>(), out_w.data_ptr<float>(),
+           static_cast<float>(lr_end), in_w.data_ptr(), out_w.data_ptr(), bf16,
            lockf.data_ptr<float>(), lockf.numel()};
   const int64_t max_targets = (negative > 0 ? 1 + negative : 0) + depth;
   const int64_t contexts = most_contexts(c);
@@ -512,10 +571,10 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
       Totals& t = totals[worker];
       for (int64_t p = next++; p < pieces; p = next++) {
         const int64_t begin = order[p] * kPieceTokens, end = std::min(n, begin + kPieceTokens);
-        if (subsample_slots)
-          train_piece_slots(c, begin, end, block, t);
+        if (c.bf16)
+          train_piece<bf16_t>(c, begin, end, block, t);
         else
-          train_piece_dropping(c, begin, end, block, t);
+          train_piece<float>(c, begin, end, block, t);
       }
     } catch (...) {
       std::lock_guard<std::mutex> guard(failure_lock);
