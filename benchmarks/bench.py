@@ -11,6 +11,7 @@ mean over seeds (on small corpora one seed's WordSim353 can move by 0.04).
     python benchmarks/bench.py --corpus ../shared/corpora/dev_abc_webtext.txt.gz
     python benchmarks/bench.py --synthetic 1000000,10000000,50000000 --rounds 1
     python benchmarks/bench.py --busy 1                          # one busy-loop process too
+    python benchmarks/bench.py --trainers torch_w2v,torch_w2v:bfloat16,gensim  # bfloat16 tables
     python benchmarks/bench.py --device cuda --trainers torch_w2v,gensim   # on a GPU machine
 
 ``--busy N`` runs N busy-loop processes (one core's worth of work each) for the whole run, both
@@ -119,11 +120,12 @@ def _peak_rss_mb() -> float:
 def run_worker(args) -> None:
     """Train one trainer once and write its measurements as JSON (called in a subprocess)."""
     params = json.loads(args.params)
-    if args.worker == "torch_w2v":
+    trainer, _, dtype = args.worker.partition(":")
+    if trainer == "torch_w2v":
         from torch_w2v import TorchWord2Vec
         from torch_w2v.config import TrainingConfig
 
-        estimator = TorchWord2Vec(**params, progress=False)
+        estimator = TorchWord2Vec(**params, dtype=dtype or "float32", progress=False)
         TrainingConfig.from_params(estimator.get_params())  # a first use builds the op: untimed
         baseline = _peak_rss_mb()
         start = time.perf_counter()
@@ -195,11 +197,14 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
         }
     result = {"name": name, "corpus_file": str(corpus_file), "words": words, "params": params,
               "rounds": rounds, "busy": busy, "summary": summary, "runs": runs}
-    if set(TRAINERS) <= set(trainers):
-        ratios = [t["words_per_sec"] / g["words_per_sec"]
-                  for t, g in zip(runs["torch_w2v"], runs["gensim"])]
-        result["speed_ratio_median"] = statistics.median(ratios)
-        result["speed_ratios"] = ratios
+    if "gensim" in trainers:  # each torch_w2v trainer's words/s over gensim's of its round
+        by_trainer = {trainer: [t["words_per_sec"] / g["words_per_sec"]
+                                for t, g in zip(runs[trainer], runs["gensim"])]
+                      for trainer in trainers if trainer != "gensim"}
+        result["speed_ratio_medians"] = {t: statistics.median(r) for t, r in by_trainer.items()}
+        if "torch_w2v" in by_trainer:
+            result["speed_ratio_median"] = result["speed_ratio_medians"]["torch_w2v"]
+            result["speed_ratios"] = by_trainer["torch_w2v"]
     return result
 
 
@@ -209,8 +214,8 @@ def markdown(results) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         for trainer, s in res["summary"].items():
-            ratio = (f"{res['speed_ratio_median']:.2f}x" if trainer == "torch_w2v"
-                     and "speed_ratio_median" in res else "")
+            medians = res.get("speed_ratio_medians", {})
+            ratio = f"{medians[trainer]:.2f}x" if trainer in medians else ""
             q = [f"{s[k]:.4f}" if k in s else "-" for k in ("analogy", "wordsim353", "simlex999")]
             lines.append(f"| {res['name']} | {res['words']:,} | {_mode(res['params'])} | "
                          f"{res.get('busy', 0)} | {trainer} | "
@@ -289,7 +294,9 @@ def main(argv=None) -> int:
     parser.add_argument("--sg", type=int, default=1, help="1 skip-gram (default), 0 CBOW")
     parser.add_argument("--hs", type=int, default=0, help="1 hierarchical softmax")
     parser.add_argument("--negative", type=int, default=5, help="noise words (0: none)")
-    parser.add_argument("--trainers", default="torch_w2v,gensim")
+    parser.add_argument("--trainers", default="torch_w2v,gensim",
+                        help="comma-separated: torch_w2v, gensim, and torch_w2v:DTYPE for "
+                        "torch_w2v with dtype=DTYPE (e.g. torch_w2v:bfloat16)")
     parser.add_argument("--busy", type=int, default=0, metavar="N",
                         help="N busy-loop processes share the cores for the whole run")
     parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
@@ -297,7 +304,7 @@ def main(argv=None) -> int:
                              "plot (e.g. corpus sizes measured with different --rounds)")
     parser.add_argument("--name", help="output file stem (default: from the corpus)")
     parser.add_argument("--out", default=str(HERE / "results"))
-    parser.add_argument("--worker", choices=TRAINERS, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--corpus-file", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--worker-json", help=argparse.SUPPRESS)
@@ -317,7 +324,10 @@ def main(argv=None) -> int:
               "batch_size": args.batch_size, "seed": 1, "sg": args.sg, "hs": args.hs,
               "negative": args.negative}
     trainers = args.trainers.split(",")
-    if "torch_w2v" in trainers:  # a first use builds the op: here, not in a timed worker
+    unknown = [t for t in trainers if t.partition(":")[0] not in TRAINERS]
+    if unknown:
+        parser.error(f"unknown trainer {unknown[0]!r}: use torch_w2v, gensim or torch_w2v:DTYPE")
+    if any(t.startswith("torch_w2v") for t in trainers):  # build the op here, not in a timed run
         from torch_w2v import TorchWord2Vec
         from torch_w2v.config import TrainingConfig
 
@@ -357,11 +367,9 @@ def write_results(results: list, out: Path, stem: str) -> None:
     plot(results, out / f"{stem}.png")
     print(table)
     for res in results:
-        if "speed_ratio_median" in res:
+        for trainer, median in res.get("speed_ratio_medians", {}).items():
             print(f"{res['name']} (busy {res.get('busy', 0)}): median words/s ratio "
-                  "torch_w2v / gensim = "
-                  f"{res['speed_ratio_median']:.2f}x (rounds: "
-                  + ", ".join(f"{r:.2f}" for r in res["speed_ratios"]) + ")")
+                  f"{trainer} / gensim = {median:.2f}x")
     print(f"written: {out / stem}.json .md .png")
 
 

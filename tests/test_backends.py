@@ -16,7 +16,7 @@ from torch_w2v.sampling import Batch
 from torch_w2v.vocab import huffman_tree
 
 FAST = dict(vector_size=16, min_count=2, epochs=3, progress=False, batch_size=512)
-SGD = {"optimizer": "sgd", "max_norm": None}
+SGD = {"optimizer": "sgd", "max_norm": None, "dtype": "float32"}
 CPU = torch.device("cpu")
 SGNS = Mode()
 
@@ -259,14 +259,15 @@ def test_fused_op_checks_dtypes_shapes_and_layout():
         op(u, v, ids, sent, keep, *noise, *no_paths, torch.ones(3), **rest)
 
 
-def test_fused_op_registration_passes_opcheck():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_op_registration_passes_opcheck(dtype):
     _fused()
     t = _tables()
     ids, sentence = _text()
     tree = huffman_tree(np.arange(1, 31))
     paths = tuple(map(torch.from_numpy, (tree.points, tree.codes, tree.lengths)))
-    output = torch.zeros(30 + 29, 6)
-    args = (t.input_vectors.data.clone(), output, torch.as_tensor(ids, dtype=torch.int32),
+    output = torch.zeros(30 + 29, 6, dtype=dtype)
+    args = (t.input_vectors.data.to(dtype), output, torch.as_tensor(ids, dtype=torch.int32),
             torch.as_tensor(sentence), torch.ones(30), torch.tensor([0, 5]), torch.ones(2),
             torch.tensor([0, 5]), *paths, torch.full((30,), 0.5), 2, 2, True, True, True, False,
             False, 11, 0.05, 0.01, 2)
@@ -284,6 +285,9 @@ def test_auto_prefers_the_fused_steps():
     assert select_backend("auto", _config("cuda")).name == on_gpu
     assert select_backend("auto", _config(max_norm=1.0)).name == "batched"
     assert select_backend("auto", _config("cuda", optimizer="sparse_adam")).name == "autograd"
+    assert select_backend("auto", _config(dtype="bfloat16")).name == "fused"
+    with pytest.raises(ValueError, match="dtype='bfloat16'"):  # no GPU step trains bfloat16
+        select_backend("auto", _config("cuda", dtype="bfloat16"))
 
 
 @pytest.mark.parametrize("step,device,params,match", [
@@ -293,6 +297,8 @@ def test_auto_prefers_the_fused_steps():
     ("fused", "cpu", {**SGD, "max_norm": 1.0}, "max_norm"),
     ("batched", "cpu", {**SGD, "optimizer": "adam"}, "optimizer='adam'"),
     ("autograd", "cpu", SGD, "optimizer='sgd'"),
+    ("fused_gpu", "cuda", {**SGD, "dtype": "bfloat16"}, "dtype='bfloat16'"),
+    ("batched", "cpu", {**SGD, "dtype": "bfloat16"}, "dtype='bfloat16'"),
     ("auto", "mps", SGD, "no backend trains"),
     ("warp", "cpu", SGD, "step must be"),
 ])

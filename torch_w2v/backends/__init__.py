@@ -19,7 +19,7 @@ Examples
 >>> import torch
 >>> from torch_w2v.modes import Mode
 >>> config = SimpleNamespace(device=torch.device("cpu"), mode=Mode(), optimizer="adam",
-...                          max_norm=None)
+...                          max_norm=None, dtype="float32")
 >>> select_backend("auto", config).name
 'autograd'
 >>> select_backend("fused", config)  # doctest: +ELLIPSIS

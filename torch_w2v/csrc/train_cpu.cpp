@@ -146,11 +146,33 @@ struct Block {
   std::vector<int64_t> ctx, tgt, kept_pos;
   std::vector<char> tgt_ok;
   std::vector<float> tgt_label, g, weight, label, step_u, hidden, error, row;
-  Block(int64_t contexts, int64_t targets, int64_t d)
+  std::vector<float> ctx_copy, tgt_copy;  // bfloat16 tables: the block's rows as float32
+  std::vector<const float*> ctx_rows, tgt_rows;
+  Block(int64_t contexts, int64_t targets, int64_t d, bool bf16)
       : ctx(contexts), tgt(targets), tgt_ok(targets), tgt_label(targets),
         g(contexts * targets), weight(g.size()), label(g.size()), step_u(contexts * d),
-        hidden(d), error(d), row(d) {}
+        hidden(d), error(d), row(d), ctx_copy(bf16 ? contexts * d : 0),
+        tgt_copy(bf16 ? targets * d : 0), ctx_rows(contexts), tgt_rows(targets) {}
 };
+
+// The rows `ids[0..n)` of `table` as float32, for reading: the table's own rows (float32
+// storage), or copies converted once (bfloat16: a skip-gram block reads each row C or T times).
+template <typename S>
+const float* const* read_rows(S* table, const int64_t* ids, int64_t n, int64_t d,
+                              std::vector<float>& copy, std::vector<const float*>& rows) {
+  for (int64_t r = 0; r < n; ++r) {
+    if constexpr (std::is_same_v<S, float>) {
+      rows[r] = table + ids[r] * d;
+    } else {
+      float* dst = copy.data() + r * d;
+      const S* src = table + ids[r] * d;
+      #pragma omp simd
+      for (int64_t j = 0; j < d; ++j) dst[j] = load(src + j);
+      rows[r] = dst;
+    }
+  }
+  return rows.data();
+}
 
 // The most context words a block of this chunk can hold: 2 * window, and one fewer than the
 // longest sentence (a window never leaves its sentence), so that window=10**6 on short
@@ -181,16 +203,19 @@ double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr,
   float* g = b.g.data();
   float* label = b.label.data();
   float* weight = b.weight.data();
+  // the rows before the block's update: what scores and steps are computed from
+  const float* const* ctx_rows = read_rows(U, b.ctx.data(), C, d, b.ctx_copy, b.ctx_rows);
+  const float* const* tgt_rows = read_rows(V, b.tgt.data(), T, d, b.tgt_copy, b.tgt_rows);
   for (int64_t i = 0; i < C; ++i) {
-    const S* u = U + b.ctx[i] * d;
+    const float* u = ctx_rows[i];
     for (int64_t k = 0; k < T; ++k) {
       float s = 0.f;
       weight[i * T + k] = b.tgt_ok[k] ? 1.f : 0.f;
       label[i * T + k] = b.tgt_label[k];
       if (b.tgt_ok[k]) {
-        const S* v = V + b.tgt[k] * d;
+        const float* v = tgt_rows[k];
         #pragma omp simd reduction(+:s)
-        for (int64_t j = 0; j < d; ++j) s += load(u + j) * load(v + j);
+        for (int64_t j = 0; j < d; ++j) s += u[j] * v[j];
       }
       g[i * T + k] = s;
     }
@@ -213,9 +238,9 @@ double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr,
     for (int64_t k = 0; k < T; ++k) {
       const float gk = g[i * T + k];
       if (gk == 0.f) continue;
-      const S* v = V + b.tgt[k] * d;
+      const float* v = tgt_rows[k];
       #pragma omp simd
-      for (int64_t j = 0; j < d; ++j) su[j] += gk * load(v + j);
+      for (int64_t j = 0; j < d; ++j) su[j] += gk * v[j];
     }
   }
   // targets move along the context vectors (still unchanged), each written once
@@ -227,9 +252,9 @@ double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr,
     for (int64_t i = 0; i < C; ++i) {
       const float gk = g[i * T + k];
       if (gk == 0.f) continue;
-      const S* u = U + b.ctx[i] * d;
+      const float* u = ctx_rows[i];
       #pragma omp simd
-      for (int64_t j = 0; j < d; ++j) row[j] += gk * load(u + j);
+      for (int64_t j = 0; j < d; ++j) row[j] += gk * u[j];
     }
     const uint32_t key = salt + static_cast<uint32_t>(k) * kRowSalt;
     #pragma omp simd
@@ -567,7 +592,7 @@ at::Tensor train_chunk(at::Tensor& in_w, at::Tensor& out_w, const at::Tensor& id
   std::mutex failure_lock;
   auto work = [&](int64_t worker) {
     try {
-      Block block(contexts, std::max<int64_t>(max_targets, 1), c.d);
+      Block block(contexts, std::max<int64_t>(max_targets, 1), c.d, c.bf16);
       Totals& t = totals[worker];
       for (int64_t p = next++; p < pieces; p = next++) {
         const int64_t begin = order[p] * kPieceTokens, end = std::min(n, begin + kPieceTokens);
