@@ -3,9 +3,10 @@
 Each training runs in its own process (so peak RSS is that trainer's alone), both trainers read
 the same corpus file (``fit(corpus_file=...)`` / ``Word2Vec(corpus_file=...)``, both streaming),
 and they alternate for ``--rounds`` rounds. Reported: the median of the per-round words/s ratios
-(torch_w2v / gensim), each trainer's median words/s and peak RSS, and quality (analogy,
-WordSim353, SimLex-999) on real text. Round r uses seed 1 + r for both trainers, so quality is a
-mean over seeds (on small corpora one seed's WordSim353 can move by 0.04).
+(torch_w2v / gensim), each trainer's median words/s and peak RSS (torch_w2v's also at epoch
+ends, in training), and quality (analogy, WordSim353, SimLex-999) on real text. Round r uses
+seed 1 + r for both trainers, so quality is a mean over seeds (on small corpora one seed's
+WordSim353 can move by 0.04).
 
     python benchmarks/bench.py                                   # gensim's Wikipedia sample
     python benchmarks/bench.py --corpus ../shared/corpora/dev_abc_webtext.txt.gz
@@ -104,13 +105,14 @@ def count_tokens(path: Path) -> int:
 
 # -- one training run, in its own process -------------------------------------------------------
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory. VmHWM belongs to the process image (getrusage's
-    ru_maxrss is inherited through fork from the parent, which has torch loaded)."""
+def _peak_rss_mb(field: str = "VmHWM") -> float:
+    """This process's peak resident memory (``field="VmRSS"``: its current one). VmHWM belongs
+    to the process image (getrusage's ru_maxrss is inherited through fork from the parent,
+    which has torch loaded)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -123,15 +125,24 @@ def run_worker(args) -> None:
     trainer, _, dtype = args.worker.partition(":")
     if trainer == "torch_w2v":
         from torch_w2v import TorchWord2Vec
+        from torch_w2v.callbacks import Callback
         from torch_w2v.config import TrainingConfig
 
-        estimator = TorchWord2Vec(**params, dtype=dtype or "float32", progress=False)
+        in_training = []
+
+        class TrainingMemory(Callback):  # resident memory at each epoch's end
+            def on_epoch_end(self, run, epoch, logs):
+                in_training.append(_peak_rss_mb("VmRSS"))
+
+        estimator = TorchWord2Vec(**params, dtype=dtype or "float32", progress=False,
+                                  callbacks=[TrainingMemory()])
         TrainingConfig.from_params(estimator.get_params())  # a first use builds the op: untimed
         baseline = _peak_rss_mb()
         start = time.perf_counter()
         wv = estimator.fit(corpus_file=args.corpus_file).wv
         seconds = time.perf_counter() - start
-        extra = {"final_loss": estimator.history_[-1]["loss"]}
+        extra = {"final_loss": estimator.history_[-1]["loss"],
+                 "rss_in_training_mb": max(in_training)}
     else:  # params are gensim's keyword arguments here; torch is not imported before measuring
         from gensim.models import Word2Vec
 
@@ -190,6 +201,8 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
             "peak_rss_mb": max(r["peak_rss_mb"] for r in trainer_runs),
             "rss_after_imports_mb": statistics.median(r["rss_after_imports_mb"]
                                                       for r in trainer_runs),
+            **({"rss_in_training_mb": max(r["rss_in_training_mb"] for r in trainer_runs)}
+               if "rss_in_training_mb" in last else {}),
             "vocab_size": last["vocab_size"],
             **scores,
             **{f"{k}_range": [min(r[k] for r in trainer_runs), max(r[k] for r in trainer_runs)]
@@ -210,17 +223,18 @@ def benchmark(name: str, corpus_file: Path, params: dict, rounds: int, quality: 
 
 def markdown(results) -> str:
     lines = ["| corpus | tokens | mode | busy | trainer | words/s (median) | ratio vs gensim | "
-             "peak RSS MB (after imports) | vocab | analogy | WS353 | SimLex |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "peak RSS MB (after imports) | RSS in training MB | vocab | analogy | WS353 | "
+             "SimLex |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for res in results:
         for trainer, s in res["summary"].items():
             medians = res.get("speed_ratio_medians", {})
             ratio = f"{medians[trainer]:.2f}x" if trainer in medians else ""
             q = [f"{s[k]:.4f}" if k in s else "-" for k in ("analogy", "wordsim353", "simlex999")]
+            training = f"{s['rss_in_training_mb']:.0f}" if "rss_in_training_mb" in s else "-"
             lines.append(f"| {res['name']} | {res['words']:,} | {_mode(res['params'])} | "
                          f"{res.get('busy', 0)} | {trainer} | "
                          f"{s['words_per_sec']:,.0f} | {ratio} | {s['peak_rss_mb']:.0f} "
-                         f"({s['rss_after_imports_mb']:.0f}) | {s['vocab_size']:,} | "
+                         f"({s['rss_after_imports_mb']:.0f}) | {training} | {s['vocab_size']:,} | "
                          + " | ".join(q) + " |")
     return "\n".join(lines)
 

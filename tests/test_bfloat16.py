@@ -6,8 +6,8 @@ import torch
 from conftest import call_op, zipf_corpus
 
 from torch_w2v import TorchWord2Vec, model
+from torch_w2v.callbacks import Callback
 from torch_w2v.model import EmbeddingTables
-from torch_w2v.modes import Mode
 
 FAST = dict(vector_size=16, min_count=2, epochs=2, progress=False, workers=1)
 
@@ -81,16 +81,41 @@ def test_a_bfloat16_model_saves_loads_and_continues_in_bfloat16(corpus, tmp_path
     assert np.array_equal(as_bf16, loaded.wv.vectors)  # continued in bfloat16
 
 
-def test_bfloat16_tables_take_half_the_memory_check(corpus, monkeypatch):
-    """The memory check counts 2 bytes a number: a budget between the two sizes lets bfloat16
-    train and refuses float32 before allocating."""
+def test_training_holds_bfloat16_tables_and_widens_them_in_place(corpus, monkeypatch):
+    """During training the tables are bfloat16 (half the resident memory); at the end they
+    become float32 in their own buffers, no second copy made."""
     _fused_or_skip()
-    vocab = len(TorchWord2Vec(**FAST).fit(corpus).wv)
-    needed = model.table_bytes(vocab, 16, Mode())  # skip-gram, negative sampling
-    monkeypatch.setattr(model, "available_bytes", lambda device: int(needed * 0.75))
-    TorchWord2Vec(**FAST, dtype="bfloat16").fit(corpus)
-    with pytest.raises(ValueError, match="GiB"):
-        TorchWord2Vec(**FAST).fit(corpus)
+    seen = []
+
+    class Watch(Callback):
+        def on_epoch_end(self, run, epoch, logs):
+            seen.append((run.tables.input_vectors.dtype, run.tables.output_vectors.dtype))
+    widened = []
+    real = model._widen_bfloat16
+
+    def watch_widen(table):
+        wide = real(table)
+        widened.append(wide.data_ptr() == table.data_ptr())
+        return wide
+
+    monkeypatch.setattr(model, "_widen_bfloat16", watch_widen)
+    est = TorchWord2Vec(**FAST, dtype="bfloat16", callbacks=[Watch()]).fit(corpus)
+    assert seen == [(torch.bfloat16, torch.bfloat16)] * FAST["epochs"]
+    assert widened == [True, True]
+    assert est.wv.vectors.dtype == np.float32
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_widening_in_place_keeps_every_value(size, monkeypatch):
+    monkeypatch.setattr(model, "WIDEN_CHUNK", 3)  # many chunks, overlapping ones included
+    tables = EmbeddingTables(size, 5, dtype=torch.bfloat16)
+    with torch.no_grad():
+        tables.output_vectors.copy_(torch.randn(size, 5) * 1e3)
+    expected = [t.detach().float().clone() for t in (tables.input_vectors,
+                                                      tables.output_vectors)]
+    tables.to_float32_()
+    assert torch.equal(tables.input_vectors, expected[0])
+    assert torch.equal(tables.output_vectors, expected[1])
 
 
 @pytest.mark.parametrize("params, named", [

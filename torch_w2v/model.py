@@ -75,16 +75,16 @@ def cbow_hidden(u, context_mask, mean: bool):
     return hidden
 
 
-def table_bytes(vocab_size: int, vector_size: int, mode: Mode, itemsize: int = 4) -> int:
-    """Bytes of the two tables for ``vocab_size`` words, of ``itemsize`` bytes a number (4:
-    float32, 2: bfloat16).
+def table_bytes(vocab_size: int, vector_size: int, mode: Mode) -> int:
+    """Bytes of the two float32 tables for ``vocab_size`` words (what a fit hands back, whatever
+    its ``dtype`` trained).
 
     Examples
     --------
     >>> table_bytes(1_000_000, 100, Mode())  # negative sampling: 2 tables of 1M x 100 floats
     800000000
     """
-    return (vocab_size + mode.output_rows(vocab_size)) * vector_size * itemsize
+    return (vocab_size + mode.output_rows(vocab_size)) * vector_size * 4
 
 
 def float32_array(table: torch.Tensor) -> np.ndarray:
@@ -168,11 +168,11 @@ def _read_number_field(path: str, field: str) -> int | None:
 
 
 def check_memory(vocab_size: int, vector_size: int, mode: Mode, device, copies: int = 1,
-                 batch_bytes: int = 0, itemsize: int = 4) -> None:
+                 batch_bytes: int = 0) -> None:
     """Raise ``ValueError`` before anything is allocated if the tables (``copies`` of them:
     optimizer state or a distributed run's anchors) and a batch's working memory cannot fit in
     what ``device`` has free, naming the sizes and what to lower."""
-    tables = table_bytes(vocab_size, vector_size, mode, itemsize) * copies
+    tables = table_bytes(vocab_size, vector_size, mode) * copies
     free = available_bytes(device)
     if free is None or tables + batch_bytes <= free:
         return
@@ -203,7 +203,9 @@ class EmbeddingTables(nn.Module):
         Seeds the initialisation: input vectors uniform in ``[-1/d, 1/d)`` (gensim's rule),
         output vectors zero (word2vec's and gensim's).
     dtype : torch.dtype, optional
-        The tables' storage: float32 (default), or bfloat16 (the same draws, rounded).
+        The tables' storage: float32 (default), or bfloat16 (the same draws, rounded), each
+        table in the first half of a float32-sized buffer whose second half is never touched
+        (so never resident) until :meth:`to_float32_` widens it in place.
     """
 
     def __init__(self, vocab_size: int, vector_size: int, output_rows: int | None = None,
@@ -211,10 +213,40 @@ class EmbeddingTables(nn.Module):
         super().__init__()
         init = torch.rand(vocab_size, vector_size, generator=generator)
         init.mul_(2).sub_(1).div_(vector_size)  # in place: no table-sized temporaries
-        self.input_vectors = nn.Parameter(init.to(dtype), requires_grad=False)
         rows = vocab_size if output_rows is None else output_rows
-        self.output_vectors = nn.Parameter(torch.zeros(rows, vector_size, dtype=dtype),
-                                           requires_grad=False)
+        if dtype == torch.float32:
+            inputs, outputs = init, torch.zeros(rows, vector_size)
+        else:
+            inputs = _in_float32_buffer(vocab_size, vector_size, dtype).copy_(init)
+            del init
+            outputs = _in_float32_buffer(rows, vector_size, dtype).zero_()
+        self.input_vectors = nn.Parameter(inputs, requires_grad=False)
+        self.output_vectors = nn.Parameter(outputs, requires_grad=False)
+
+    def to_float32_(self) -> EmbeddingTables:
+        """Make both tables float32, in place where they were made so (a bfloat16 table in its
+        float32-sized buffer: no second copy of the tables, so a bfloat16 fit's peak memory is
+        a float32 fit's); returns self.
+
+        Examples
+        --------
+        >>> t = EmbeddingTables(3, 2, dtype=torch.bfloat16)
+        >>> before, address = t.input_vectors.float(), t.input_vectors.data_ptr()
+        >>> t.to_float32_().input_vectors.dtype, t.input_vectors.data_ptr() == address
+        (torch.float32, True)
+        >>> torch.equal(t.input_vectors, before)
+        True
+        """
+        for table in (self.input_vectors, self.output_vectors):
+            if table.dtype == torch.float32:
+                continue
+            if table.dtype == torch.bfloat16 and table.device.type == "cpu" and \
+                    table.storage_offset() == 0 and table.is_contiguous() and \
+                    table.untyped_storage().nbytes() >= 4 * table.numel():
+                table.data = _widen_bfloat16(table.data)
+            else:
+                table.data = table.data.float()
+        return self
 
     def scores(self, contexts, context_mask, targets, *, mode: Mode, max_norm=None,
                sparse=False):
@@ -250,3 +282,29 @@ class EmbeddingTables(nn.Module):
         total, examples = self.loss_sum(contexts, context_mask, targets, target_mask, mode=mode,
                                         labels=labels, max_norm=max_norm, sparse=sparse)
         return total / examples.clamp(min=1)
+
+
+def _in_float32_buffer(rows: int, columns: int, dtype) -> torch.Tensor:
+    """An uninitialised (rows, columns) table of a 2-byte ``dtype`` in the first half of a
+    float32 buffer of that shape (the untouched half costs address space, not memory)."""
+    buffer = torch.empty(rows * columns, dtype=torch.float32)
+    return buffer.view(dtype)[:rows * columns].view(rows, columns)
+
+
+WIDEN_CHUNK = 1 << 20  # values converted per step: the only temporary of _widen_bfloat16
+
+
+def _widen_bfloat16(table: torch.Tensor) -> torch.Tensor:
+    """The bfloat16 ``table`` as float32 in its own buffer (at least twice its bytes). Value
+    ``m``'s float32 (bytes ``4m..4m+3``) overwrites bfloat16 values ``2m`` and ``2m + 1``:
+    converted from the last chunk to the first, those are converted already, or in ``m``'s own
+    chunk, copied before it is written. A bfloat16 is the top half of its float32."""
+    n, shape = table.numel(), table.shape
+    bits = table.view(-1).view(torch.int16)
+    wide = torch.empty(0, dtype=torch.int32).set_(table.untyped_storage(), 0, (n,))
+    for end in range(n, 0, -WIDEN_CHUNK):
+        start = max(0, end - WIDEN_CHUNK)
+        chunk = bits[start:end].to(torch.int32)  # a copy: read before anything is written
+        torch.bitwise_left_shift(chunk, 16, out=chunk)  # sign bits shift out
+        wide[start:end] = chunk
+    return wide.view(torch.float32).view(shape)

@@ -282,6 +282,7 @@ class TrainingRun:
         history = train_epochs(feed, corpus, step, schedule, epochs=c.epochs,
                                position=self.position, hooks=hooks, run=self,
                                device=self.device)
+        self.tables.to_float32_()  # bfloat16: widened in place, no copy
         call = earlier[-1].get("run", 0) + 1 if earlier else 0  # which fit/partial_fit call
         return FittedModel(
             vocab=self.vocab,
@@ -338,7 +339,7 @@ class TrainingRun:
         if not c.consumes_chunks:  # batches of gathered vectors and their grads
             batch_bytes = 3 * batch_size * (1 + self.mode.negative) * c.vector_size * 4
         check_memory(len(self.vocab), c.vector_size, self.mode, self.device, copies,
-                     batch_bytes, c.table_dtype.itemsize)
+                     batch_bytes)
 
     def _distributions(self) -> WordDistributions:
         c, counts = self.config, self.vocab.counts
