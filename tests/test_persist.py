@@ -60,11 +60,16 @@ def test_crash_mid_write_keeps_previous_file(fitted, tmp_path, monkeypatch):
     fitted.save(str(path))
     before = path.read_bytes()
 
-    def crash(buffer, **arrays):
-        buffer.write(b"PK\x03\x04 half a zip")
-        raise KeyboardInterrupt("killed mid-write")
+    real_write = persist._write_npy
+    written = []
 
-    monkeypatch.setattr(persist.np, "savez", crash)
+    def crash(archive, name, value):  # killed after the first member, halfway
+        if written:
+            raise KeyboardInterrupt("killed mid-write")
+        real_write(archive, name, value)
+        written.append(name)
+
+    monkeypatch.setattr(persist, "_write_npy", crash)
     with pytest.raises(KeyboardInterrupt):
         fitted.save(str(path))
     assert path.read_bytes() == before
@@ -430,3 +435,47 @@ def test_a_full_checkpoint_dir_warns_and_keeps_training_and_the_last_checkpoint(
     monkeypatch.setattr(checkpoints, "save_state", real_save_state)
     resumed = TorchWord2Vec(**params, checkpoint_dir=str(tmp_path)).fit(corpus, resume=True)
     assert [h["epoch"] for h in resumed.history_] == [1, 2, 3]  # from epoch 1's checkpoint
+
+
+def test_saving_and_loading_stream_the_tables_instead_of_copying_them(corpus, tmp_path):
+    """A model file is written member by member in slices: what saving allocates beyond the
+    tables is a small part of them (writing the archive into memory first took 1.5 times the
+    tables here); loading allocates the tables and little more (reading the whole file into
+    memory first took 2.5 times them)."""
+    import tracemalloc
+
+    est = TorchWord2Vec(**{**FAST, "vector_size": 2000, "epochs": 1}).fit(corpus)
+    tables = est.wv.vectors.nbytes + est.output_vectors_.nbytes  # about 3 MB
+    tracemalloc.start()
+    try:
+        est.save(tmp_path / "model.npz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.25 * tables, (peak, tables)
+    tracemalloc.start()  # loading reads the arrays from the file, not from a copy of it
+    try:
+        loaded = TorchWord2Vec.load(tmp_path / "model.npz")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.4 * tables, (peak, tables)
+    _same(loaded, est)
+
+
+def test_a_checkpoint_of_bfloat16_tables_is_written_a_slice_at_a_time(tmp_path, monkeypatch):
+    import torch
+
+    from torch_w2v import persist
+    from torch_w2v.model import EmbeddingTables, Float32Chunks
+
+    monkeypatch.setattr(persist, "CHUNK_BYTES", 64)  # many slices, one ending mid-row
+    tables = EmbeddingTables(37, 5, dtype=torch.bfloat16)
+    with torch.no_grad():
+        tables.output_vectors.copy_(torch.randn(37, 5))
+    arrays = {"a": Float32Chunks(tables.input_vectors), "b": Float32Chunks(tables.output_vectors)}
+    persist.save_state(tmp_path / "t.npz", arrays, {"x": 1})
+    loaded, document = persist.load_state(tmp_path / "t.npz")
+    assert document["x"] == 1 and loaded["a"].dtype == np.float32
+    assert np.array_equal(loaded["a"], tables.input_vectors.float().numpy())
+    assert np.array_equal(loaded["b"], tables.output_vectors.float().numpy())

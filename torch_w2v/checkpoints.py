@@ -16,7 +16,7 @@ import os
 import numpy as np
 import torch
 
-from .model import float32_array
+from .model import Float32Chunks
 from .modelfile import document
 from .params import trained_params
 from .persist import load_state, save_state
@@ -54,8 +54,8 @@ def check_writable(directory) -> None:
 def save(directory, params, vocab, tables, generator, position: Position,
          corpus_words, ranks: int = 1) -> None:
     """Write the checkpoint of a run of ``ranks`` processes standing at ``position``."""
-    arrays = {"input_vectors": float32_array(tables.input_vectors),  # bfloat16: exact in float32
-              "output_vectors": float32_array(tables.output_vectors),
+    arrays = {"input_vectors": Float32Chunks(tables.input_vectors),  # bfloat16: exact in float32
+              "output_vectors": Float32Chunks(tables.output_vectors),
               "counts": vocab.counts}
     doc = document(params, vocab, position.history, corpus_words)
     doc.update(position=position.state(), ranks=int(ranks))

@@ -19,12 +19,13 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text", "owned_prefix", "remove_stale_owned",
+__all__ = ["atomic_path", "atomic_write_text", "is_local", "owned_prefix", "remove_stale_owned",
            "remove_stale_temporaries", "unwritable_words",
            "write_sentences", "save_word2vec_format"]
 
 
-def _is_local(path) -> bool:
+def is_local(path) -> bool:
+    """Whether ``path`` names a file on this machine (not a URL such as ``s3://``)."""
     return "://" not in str(path) or str(path).startswith("file://")
 
 
@@ -34,7 +35,7 @@ def atomic_path(path):
 
     Remote URLs (``s3://``...) are yielded as they are: their stores publish whole objects.
     """
-    if not _is_local(path):
+    if not is_local(path):
         yield str(path)
         return
     target = Path(str(path).removeprefix("file://"))

@@ -33,8 +33,8 @@ from torch import nn
 
 from .modes import Mode
 
-__all__ = ["EmbeddingTables", "block_losses", "cbow_hidden", "float32_array", "logit_losses",
-           "negative_labels"]
+__all__ = ["EmbeddingTables", "Float32Chunks", "block_losses", "cbow_hidden", "float32_array",
+           "logit_losses", "negative_labels"]
 
 
 def logit_losses(logits, labels):
@@ -85,6 +85,23 @@ def table_bytes(vocab_size: int, vector_size: int, mode: Mode) -> int:
     800000000
     """
     return (vocab_size + mode.output_rows(vocab_size)) * vector_size * 4
+
+
+class Float32Chunks:
+    """A table as :func:`torch_w2v.persist.save_state` writes it: float32, a slice at a time
+    (a bfloat16 table is never copied whole; a float32 table's slices are its own memory)."""
+
+    dtype = np.float32
+
+    def __init__(self, table: torch.Tensor):
+        self.table = table.detach()
+        self.shape = tuple(self.table.shape)
+
+    def chunks(self, values: int):
+        """Slices of at most ``values`` values, in row-major order, as float32 ndarrays."""
+        flat = self.table.reshape(-1)
+        for start in range(0, flat.numel(), values):
+            yield float32_array(flat[start:start + values])
 
 
 def float32_array(table: torch.Tensor) -> np.ndarray:
