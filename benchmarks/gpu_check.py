@@ -24,7 +24,7 @@ short keeps what it measured:
 6. the CPU curve: torch_w2v's fused CPU step and gensim at 1, 2, 4, 8, 16 threads (and every
    core), skip-gram and CBOW, one epoch of the first ``4M x threads`` tokens (at most 64M) of
    one synthetic corpus file, so a run takes a few seconds at every thread count: words/s and
-   the ratio per thread count.
+   the ratio per thread count; on every core also torch_w2v with ``dtype="bfloat16"``.
 
 ``DIR/gpu_check.png`` plots the words/s and quality side by side.
 """
@@ -225,7 +225,8 @@ def prefix_file(path: Path, tokens: int, total_tokens: int) -> Path:
 
 
 def cpu_curve(path: Path, total_tokens: int, per_thread: int) -> dict:
-    """torch_w2v (device cpu) and gensim at 1, 2, 4, ... threads, both modes, one epoch."""
+    """torch_w2v (device cpu) and gensim at 1, 2, 4, ... threads, both modes, one epoch; on
+    every core also torch_w2v with bfloat16 tables (where memory bandwidth is shared most)."""
     from gensim.models import Word2Vec
 
     from torch_w2v import TorchWord2Vec
@@ -249,6 +250,12 @@ def cpu_curve(path: Path, total_tokens: int, per_thread: int) -> dict:
                          "torch_w2v_words_per_sec": words / ours,
                          "torch_w2v_train_words_per_sec": words / est.history_[-1]["seconds"],
                          "gensim_words_per_sec": words / theirs, "ratio": theirs / ours})
+            if t == cores:
+                start = time.perf_counter()
+                TorchWord2Vec(**params, workers=t, device="cpu", dtype="bfloat16",
+                              progress=False).fit(corpus_file=str(text))
+                rows[-1]["torch_w2v_bfloat16_words_per_sec"] = words / (
+                    time.perf_counter() - start)
             print(f"  {rows[-1]['mode']}, {t} threads, {words:,} words: torch_w2v "
                   f"{words / ours:,.0f} words/s, gensim {words / theirs:,.0f}, ratio "
                   f"{theirs / ours:.2f}", flush=True)
@@ -279,6 +286,10 @@ def table(report: dict) -> str:
         lines.append(f"| CPU {row['mode']}, {row['threads']} threads: words/s | "
                      f"{row['torch_w2v_words_per_sec']:,.0f} | "
                      f"{row['gensim_words_per_sec']:,.0f} | {row['ratio']:.2f} |")
+        if "torch_w2v_bfloat16_words_per_sec" in row:
+            half = row["torch_w2v_bfloat16_words_per_sec"]
+            lines.append(f"| CPU {row['mode']}, {row['threads']} threads, bfloat16: words/s | "
+                         f"{half:,.0f} | | {half / row['gensim_words_per_sec']:.2f} |")
     return "\n".join(lines)
 
 
