@@ -71,7 +71,7 @@ def test_a_bfloat16_fit_trains_like_float32_and_hands_back_float32(corpus):
 
 def test_a_bfloat16_model_saves_loads_and_continues_in_bfloat16(corpus, tmp_path):
     _fused_or_skip()
-    est = TorchWord2Vec(**FAST, dtype="bfloat16").fit(corpus)
+    est = TorchWord2Vec(**FAST, dtype=torch.bfloat16).fit(corpus)  # a torch dtype works too
     est.save(tmp_path / "m.npz")
     loaded = TorchWord2Vec.load(tmp_path / "m.npz")
     assert loaded.get_params()["dtype"] == "bfloat16"

@@ -146,14 +146,16 @@ def _text_or_none(name, value):
 
 
 def plain(value):
-    """A value as files and JSON hold it: NumPy scalars as Python numbers, paths and devices as
-    strings.
+    """A value as files and JSON hold it: NumPy scalars as Python numbers, paths, devices and
+    torch dtypes as strings.
 
     Examples
     --------
-    >>> import numpy as np, pathlib
+    >>> import numpy as np, pathlib, torch
     >>> plain(np.int64(20)), plain(np.float32(0.5)), plain(pathlib.Path("ckpt"))
     (20, 0.5, 'ckpt')
+    >>> plain(torch.bfloat16)
+    'bfloat16'
     """
     if hasattr(value, "__fspath__"):
         return os.fspath(value)
@@ -161,6 +163,8 @@ def plain(value):
         return value.item()
     if type(value).__name__ == "device" and type(value).__module__ == "torch":
         return str(value)
+    if type(value).__name__ == "dtype" and type(value).__module__ == "torch":
+        return str(value).removeprefix("torch.")
     return value
 
 
@@ -360,7 +364,7 @@ PARAMS = (
           "so small steps are kept on average instead of vanishing. Quality and speed match "
           "float32's (docs/benchmarks.md). Trained by the fused CPU step; the tables are "
           "widened to float32 in place when training ends (the peak memory is float32's), and "
-          "vectors, model files and checkpoints are float32.",
+          "vectors, model files and checkpoints are float32. (``torch.bfloat16`` works too.)",
           str),
     _own("update_cap", 256, "float", _real(0, low_open=True, allow_none=True),
           "batched step: most scores one vector sums per step",
