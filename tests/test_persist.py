@@ -479,3 +479,35 @@ def test_a_checkpoint_of_bfloat16_tables_is_written_a_slice_at_a_time(tmp_path, 
     assert document["x"] == 1 and loaded["a"].dtype == np.float32
     assert np.array_equal(loaded["a"], tables.input_vectors.float().numpy())
     assert np.array_equal(loaded["b"], tables.output_vectors.float().numpy())
+
+
+def test_a_file_written_to_an_unseekable_stream_loads(tmp_path, monkeypatch):
+    """Remote stores (s3://...) take a stream that cannot seek: the archive is then written
+    with data descriptors, and reads back the same."""
+    from torch_w2v import persist
+
+    real_open = persist.smart_open
+
+    class WriteOnly:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            return self.f.write(data)
+
+        def flush(self):
+            self.f.flush()
+
+    monkeypatch.setattr(persist, "smart_open", lambda p, mode, **kw: WriteOnly(
+        real_open(p, mode, **kw)))
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    persist.save_state(tmp_path / "x.npz", {"a": values}, {"k": 1})
+    monkeypatch.setattr(persist, "smart_open", real_open)
+    arrays, document = persist.load_state(tmp_path / "x.npz")
+    assert np.array_equal(arrays["a"], values) and document["k"] == 1
