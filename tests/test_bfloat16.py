@@ -119,7 +119,7 @@ def test_widening_in_place_keeps_every_value(size, monkeypatch):
 
 
 @pytest.mark.parametrize("params, named", [
-    (dict(step="batched"), "dtype='bfloat16'"),
+    (dict(step="autograd"), "dtype='bfloat16'"),
     (dict(optimizer="adam"), "dtype='bfloat16'"),
     (dict(distributed=True), "distributed"),
     (dict(dtype="float16"), "'float32', 'bfloat16'"),
@@ -135,3 +135,35 @@ def test_the_op_refuses_tables_of_two_types():
     tables.output_vectors.data = tables.output_vectors.data.to(torch.bfloat16)
     with pytest.raises(RuntimeError, match="output_vectors must be Float"):
         call_op(tables, [0, 1, 2], [0, 0, 0], window=1, negative=1)
+
+
+def test_the_batched_step_keeps_small_steps_in_bfloat16_rows():
+    """Many sub-steps each below half a unit: added to nearest (index_add_ in bfloat16) the
+    rows never move; add_rows follows float32 on average."""
+    from torch_w2v.backends.batched import add_rows
+
+    generator = torch.Generator().manual_seed(0)
+    signs = torch.randn(20, 16, generator=generator).sign()
+    start = (signs * (1 + torch.rand(20, 16, generator=generator))).to(torch.bfloat16)
+    exact, nearest, rounded = start.float(), start.clone(), start.clone()
+    direction = torch.randn(20, 16, generator=generator).clamp(-2, 2)  # each row drifts one way
+    for k in range(200):
+        rows = torch.randint(0, 20, (30,), generator=generator)
+        steps = direction[rows] * 2e-4  # a row's summed step stays below half a unit (2^-8)
+        exact.index_add_(0, rows, steps)
+        nearest.index_add_(0, rows, steps.to(torch.bfloat16))
+        add_rows(rounded, rows, steps, key=k)
+    change = (exact - start.float()).flatten()
+    assert torch.equal(nearest, start)  # every step vanished
+    moved = (rounded.float() - start.float()).flatten()
+    assert 0.8 < float((moved * change).sum() / (change * change).sum()) < 1.2
+
+
+def test_a_batched_bfloat16_fit_trains_like_float32(corpus):
+    runs = {dtype: TorchWord2Vec(**FAST, step="batched", batch_size=512, dtype=dtype).fit(corpus)
+            for dtype in ("float32", "bfloat16")}
+    half = runs["bfloat16"]
+    as_bf16 = torch.from_numpy(half.wv.vectors).to(torch.bfloat16).float().numpy()
+    assert np.array_equal(as_bf16, half.wv.vectors)
+    for a, b in zip(half.history_, runs["float32"].history_):
+        assert a["loss"] == pytest.approx(b["loss"], rel=0.02)

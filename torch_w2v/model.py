@@ -241,9 +241,11 @@ class EmbeddingTables(nn.Module):
         self.output_vectors = nn.Parameter(outputs, requires_grad=False)
 
     def to_float32_(self) -> EmbeddingTables:
-        """Make both tables float32, in place where they were made so (a bfloat16 table in its
-        float32-sized buffer: no second copy of the tables, so a bfloat16 fit's peak memory is
-        a float32 fit's); returns self.
+        """Make tables on the CPU float32, in place where they were made so (a bfloat16 table
+        in its float32-sized buffer: no second copy of the tables, so a bfloat16 fit's peak
+        memory is a float32 fit's); returns self. Tables on a GPU stay as they are: they are
+        converted on the host as they are copied there (:func:`float32_array`), so the GPU
+        never holds both.
 
         Examples
         --------
@@ -255,11 +257,10 @@ class EmbeddingTables(nn.Module):
         True
         """
         for table in (self.input_vectors, self.output_vectors):
-            if table.dtype == torch.float32:
+            if table.dtype == torch.float32 or table.device.type != "cpu":
                 continue
-            if table.dtype == torch.bfloat16 and table.device.type == "cpu" and \
-                    table.storage_offset() == 0 and table.is_contiguous() and \
-                    table.untyped_storage().nbytes() >= 4 * table.numel():
+            if table.dtype == torch.bfloat16 and table.storage_offset() == 0 and \
+                    table.is_contiguous() and table.untyped_storage().nbytes() >= 4 * table.numel():
                 table.data = _widen_bfloat16(table.data)
             else:
                 table.data = table.data.float()

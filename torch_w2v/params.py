@@ -357,14 +357,15 @@ PARAMS = (
           "the device and parameters and runs here (fused on CPU where it builds, fused_gpu on "
           "CUDA where Triton is installed, else batched; autograd for Adam).", str),
     _own("dtype", "float32", "{\"float32\", \"bfloat16\"}", _choice("float32", "bfloat16"),
-          "'float32', or 'bfloat16' tables (half the memory; fused CPU step)",
+          "'float32', or 'bfloat16' tables (half the memory in training)",
           "The tables' storage in training. ``\"bfloat16\"`` halves their memory while they "
           "train (a 1M-word vocabulary at 300 dimensions: 1.2 GB instead of 2.4 GB); rows are "
           "read into float32, updated in float32 and written back with stochastic rounding, "
-          "so small steps are kept on average instead of vanishing. Quality and speed match "
-          "float32's (docs/benchmarks.md). Trained by the fused CPU step; the tables are "
-          "widened to float32 in place when training ends (the peak memory is float32's), and "
-          "vectors, model files and checkpoints are float32. (``torch.bfloat16`` works too.)",
+          "so small steps are kept on average instead of vanishing. Quality matches float32's, "
+          "and so does the fused CPU step's speed (docs/benchmarks.md). Trained by the fused CPU "
+          "and the batched steps (the batched step on a GPU); on the CPU the tables are widened "
+          "to float32 in place when training ends (the peak memory is float32's), and vectors, "
+          "model files and checkpoints are float32. (``torch.bfloat16`` works too.)",
           str),
     _own("update_cap", 256, "float", _real(0, low_open=True, allow_none=True),
           "batched step: most scores one vector sums per step",

@@ -3,7 +3,9 @@
 Every example's gradient is taken at the sub-step's starting weights (gather, ``bmm``), then
 summed into the touched rows with ``index_add_`` (sparse; no dense optimiser state): word2vec's
 closed-form SGD gradient of :func:`torch_w2v.model.logit_losses`, for skip-gram and CBOW, with
-negative sampling, hierarchical softmax or both (:mod:`torch_w2v.modes`).
+negative sampling, hierarchical softmax or both (:mod:`torch_w2v.modes`). bfloat16 tables are
+read into float32, and each touched row gets its summed step in float32 and is written back
+rounded stochastically (:func:`add_rows`).
 
 Examples
 --------
@@ -20,6 +22,8 @@ Examples
 """
 from __future__ import annotations
 
+import struct
+
 import torch
 import torch.nn.functional as F
 
@@ -27,7 +31,8 @@ from ..model import block_losses, cbow_hidden
 from ..modes import Mode
 from .base import Backend
 
-__all__ = ["SUB_STEP_PAIRS", "Batched", "sgd_step", "summed_step_batch_size"]
+__all__ = ["SUB_STEP_PAIRS", "Batched", "add_rows", "sgd_step", "stochastic_bfloat16",
+           "summed_step_batch_size"]
 
 # A summed step scores its pairs from the same weights. Big batches are cheap to sample (on a GPU
 # above all), but a summed step over more than a few thousand pairs loses quality (a frequent
@@ -40,6 +45,7 @@ class Batched(Backend):
     name = "batched"
     summary = "PyTorch tensor ops on the whole batch, any device, deterministic"
     devices = frozenset({"cpu", "cuda"})
+    dtypes = frozenset({"float32", "bfloat16"})
 
     def default_batch_size(self, device, corpus_words):
         return summed_step_batch_size(device, corpus_words)
@@ -94,8 +100,8 @@ def sgd_step(tables, batch, lr: float, mode: Mode, update_cap: float | None = No
     targets, target_mask = batch.targets, batch.target_mask
     labels = batch.label_matrix()
     # F.embedding gathers rows about twice as fast as advanced indexing on CPU
-    u = F.embedding(contexts, tables.input_vectors, max_norm=max_norm)  # (B, C, d)
-    v = F.embedding(targets, tables.output_vectors, max_norm=max_norm)  # (B, T, d)
+    u = F.embedding(contexts, tables.input_vectors, max_norm=max_norm).float()  # (B, C, d)
+    v = F.embedding(targets, tables.output_vectors, max_norm=max_norm).float()  # (B, T, d)
     d = u.shape[-1]
     if mode.skip_gram:
         weight = context_mask.unsqueeze(2) & target_mask.unsqueeze(1)  # (B, C, T)
@@ -132,9 +138,49 @@ def sgd_step(tables, batch, lr: float, mode: Mode, update_cap: float | None = No
                   tables.output_vectors.shape[0])
     if lockf is not None:  # gensim's vectors_lockf: the share of its step a word's row takes
         step_u.mul_(lockf[contexts % len(lockf)].unsqueeze(1))
-    tables.input_vectors.index_add_(0, contexts, step_u)
-    tables.output_vectors.index_add_(0, targets, step_v)
+    add_rows(tables.input_vectors, contexts, step_u, key=_key(lr, 0))
+    add_rows(tables.output_vectors, targets, step_v, key=_key(lr, 1))
     return loss_sum, examples
+
+
+def _key(lr: float, table: int) -> int:
+    """A sub-step's rounding key: from its learning rate (one per sub-step, and the same for
+    a resumed run at the same point) and the table."""
+    return (struct.unpack("<I", struct.pack("<f", lr))[0] * 2 + table) * 0x632BE5AB
+
+
+def add_rows(table: torch.Tensor, rows: torch.Tensor, steps: torch.Tensor, key: int = 0) -> None:
+    """``table[rows] += steps``, the steps of a repeated row summed: ``index_add_`` for a
+    float32 table; for a bfloat16 one the sums in float32 added to the rows in float32 and
+    written back with :func:`stochastic_bfloat16` (``index_add_`` in bfloat16 rounds every add
+    to nearest, and steps below half a unit vanish). ``key`` seeds the rounding."""
+    if table.dtype != torch.bfloat16:
+        table.index_add_(0, rows, steps)
+        return
+    unique, inverse = torch.unique(rows, return_inverse=True)
+    summed = torch.zeros(len(unique), table.shape[1], device=table.device)
+    summed.index_add_(0, inverse, steps.float())
+    summed += table[unique].float()
+    counters = unique.unsqueeze(1) * table.shape[1] + torch.arange(table.shape[1],
+                                                                  device=table.device)
+    table[unique] = stochastic_bfloat16(summed, counters + key)
+
+
+def stochastic_bfloat16(values: torch.Tensor, counters: torch.Tensor) -> torch.Tensor:
+    """float32 ``values`` as bfloat16 rounded stochastically: up with the probability of the
+    cut bits' share of a unit, so the expected result is the float32 value. The 16 noise bits
+    of each value are its int64 ``counter`` hashed (Fibonacci hashing, as the fused CPU op).
+
+    Examples
+    --------
+    >>> x = torch.full((10000,), 1.0 + 2 ** -10)  # an eighth of a bfloat16 unit above 1
+    >>> rounded = stochastic_bfloat16(x, torch.arange(10000)).float()
+    >>> sorted(set(rounded.tolist())), round(float(rounded.mean()), 4) == round(1 + 2 ** -10, 4)
+    ([1.0, 1.0078125], True)
+    """
+    noise = ((counters * 0x9E3779B1) & 0xFFFFFFFF) >> 16
+    bits = values.contiguous().view(torch.int32).to(torch.int64) + noise
+    return (bits >> 16).to(torch.int16).view(torch.bfloat16)
 
 
 def _cap_rows(steps, rows, logits, cap: float, n_rows: int) -> None:
