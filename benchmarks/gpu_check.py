@@ -20,7 +20,8 @@ short keeps what it measured:
    alone), end-to-end words/s (vocabulary pass included), peak GPU memory, the ratio to gensim;
 4. where the time goes: ``torch.profiler`` over one epoch of a 5M-token corpus (the kernel,
    the sampler's kernels, host work, copies);
-5. a large vocabulary: over 1M distinct words (``min_count=1``) at 300 dimensions, one epoch;
+5. a large vocabulary: over 1M distinct words (``min_count=1``) at 300 dimensions, one epoch,
+   float32 and then bfloat16 tables (the batched step: half the tables' GPU memory);
 6. the CPU curve: torch_w2v's fused CPU step and gensim at 1, 2, 4, 8, 16 threads (and every
    core), skip-gram and CBOW, one epoch of the first ``4M x threads`` tokens (at most 64M) of
    one synthetic corpus file, so a run takes a few seconds at every thread count: words/s and
@@ -278,10 +279,12 @@ def table(report: dict) -> str:
                 if metric in ours:
                     lines.append(f"| {label}: {metric} | {ours[metric]:.4f} | "
                                  f"{theirs[metric]:.4f} | |")
-    if "large_vocab" in report:
-        run = report["large_vocab"]
-        lines.append(f"| {run['vocab_size']:,} words x 300: training words/s | "
-                     f"{run['train_words_per_sec']:,.0f} | | |")
+    for key, label in (("large_vocab", "float32"), ("large_vocab_bfloat16", "bfloat16")):
+        if key in report:
+            run = report[key]
+            lines.append(f"| {run['vocab_size']:,} words x 300, {label} ({run['backend']}): "
+                         f"training words/s; peak GPU MB | {run['train_words_per_sec']:,.0f}; "
+                         f"{run['peak_gpu_memory_mb'] or 0:,.0f} | | |")
     for row in report.get("cpu_curve", {}).get("rows", []):
         lines.append(f"| CPU {row['mode']}, {row['threads']} threads: words/s | "
                      f"{row['torch_w2v_words_per_sec']:,.0f} | "
@@ -347,12 +350,15 @@ def main(argv=None) -> int:
     if "vocab" not in skip:
         start = _step("large vocabulary: over 1M distinct words, 300 dimensions, one epoch")
         path = bench.synthetic_file(corpora, 20_000_000, 1_300_000)  # 1.12M words seen
-        run = train_torch_w2v(path, vector_size=300, min_count=1, epochs=1)
-        run.pop("wv")
-        report["large_vocab"] = {**run, "seconds_step": time.perf_counter() - start}
-        print(f"  {run['vocab_size']:,} words x 300: {run['train_words_per_sec']:,.0f} words/s "
-              f"training, peak GPU memory {run['peak_gpu_memory_mb']:,.0f} MB", flush=True)
-        _save(report, out)
+        for dtype in ("float32", "bfloat16"):  # bfloat16: the batched step, half the tables
+            run = train_torch_w2v(path, vector_size=300, min_count=1, epochs=1, dtype=dtype)
+            run.pop("wv")
+            key = "large_vocab" if dtype == "float32" else "large_vocab_bfloat16"
+            report[key] = {**run, "seconds_step": time.perf_counter() - start}
+            print(f"  {run['vocab_size']:,} words x 300, {dtype} ({run['backend']}): "
+                  f"{run['train_words_per_sec']:,.0f} words/s training, peak GPU memory "
+                  f"{run['peak_gpu_memory_mb'] or 0:,.0f} MB", flush=True)
+            _save(report, out)
     if "curve" not in skip:
         start = _step("the CPU curve: torch_w2v and gensim at 1-16 threads")
         total = 16 * args.curve_tokens
