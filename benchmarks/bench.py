@@ -105,7 +105,7 @@ def count_tokens(path: Path) -> int:
 
 # -- one training run, in its own process -------------------------------------------------------
 
-def _peak_rss_mb(field: str = "VmHWM") -> float:
+def _rss_mb(field: str = "VmHWM") -> float:
     """This process's peak resident memory (``field="VmRSS"``: its current one). VmHWM belongs
     to the process image (getrusage's ru_maxrss is inherited through fork from the parent,
     which has torch loaded)."""
@@ -132,12 +132,12 @@ def run_worker(args) -> None:
 
         class TrainingMemory(Callback):  # resident memory at each epoch's end
             def on_epoch_end(self, run, epoch, logs):
-                in_training.append(_peak_rss_mb("VmRSS"))
+                in_training.append(_rss_mb("VmRSS"))
 
         estimator = TorchWord2Vec(**params, dtype=dtype or "float32", progress=False,
                                   callbacks=[TrainingMemory()])
         TrainingConfig.from_params(estimator.get_params())  # a first use builds the op: untimed
-        baseline = _peak_rss_mb()
+        baseline = _rss_mb()
         start = time.perf_counter()
         wv = estimator.fit(corpus_file=args.corpus_file).wv
         seconds = time.perf_counter() - start
@@ -146,12 +146,12 @@ def run_worker(args) -> None:
     else:  # params are gensim's keyword arguments here; torch is not imported before measuring
         from gensim.models import Word2Vec
 
-        baseline = _peak_rss_mb()
+        baseline = _rss_mb()
         start = time.perf_counter()
         wv = Word2Vec(corpus_file=args.corpus_file, **params).wv
         seconds = time.perf_counter() - start
         extra = {}
-    result = {"trainer": args.worker, "seconds": seconds, "peak_rss_mb": _peak_rss_mb(),
+    result = {"trainer": args.worker, "seconds": seconds, "peak_rss_mb": _rss_mb(),
               "rss_after_imports_mb": baseline, "vocab_size": len(wv), **extra}
     if args.quality:  # after the memory reading: evaluation imports torch_w2v (and torch)
         from torch_w2v.evaluate import evaluate

@@ -12,13 +12,6 @@ from torch_w2v.model import EmbeddingTables
 FAST = dict(vector_size=16, min_count=2, epochs=2, progress=False, workers=1)
 
 
-def _fused_or_skip():
-    from torch_w2v import ops
-
-    if not ops.load():
-        pytest.skip(f"the fused op is unavailable: {ops.unavailable_reason()}")
-
-
 def _tables(dtype, vocab=50, dim=32, seed=0):
     """Tables of unit-sized values, exactly representable in bfloat16."""
     generator = torch.Generator().manual_seed(seed)
@@ -35,7 +28,6 @@ def test_steps_smaller_than_half_a_unit_are_kept_on_average(cbow):
     """With lr 1e-3 on unit-sized rows every single step is below half a bfloat16 unit
     (2^-8 at 1.0): rounded to nearest, the tables would never move. Rounded stochastically,
     their change follows float32's."""
-    _fused_or_skip()
     rng = np.random.default_rng(0)
     ids = rng.integers(0, 50, size=20_000)
     sentence = np.arange(len(ids)) // 20
@@ -56,7 +48,6 @@ def test_steps_smaller_than_half_a_unit_are_kept_on_average(cbow):
 
 
 def test_a_bfloat16_fit_trains_like_float32_and_hands_back_float32(corpus):
-    _fused_or_skip()
     runs = {dtype: TorchWord2Vec(**FAST, dtype=dtype).fit(corpus)
             for dtype in ("float32", "bfloat16")}
     half, full = runs["bfloat16"], runs["float32"]
@@ -70,7 +61,6 @@ def test_a_bfloat16_fit_trains_like_float32_and_hands_back_float32(corpus):
 
 
 def test_a_bfloat16_model_saves_loads_and_continues_in_bfloat16(corpus, tmp_path):
-    _fused_or_skip()
     est = TorchWord2Vec(**FAST, dtype=torch.bfloat16).fit(corpus)  # a torch dtype works too
     est.save(tmp_path / "m.npz")
     loaded = TorchWord2Vec.load(tmp_path / "m.npz")
@@ -84,7 +74,6 @@ def test_a_bfloat16_model_saves_loads_and_continues_in_bfloat16(corpus, tmp_path
 def test_training_holds_bfloat16_tables_and_widens_them_in_place(corpus, monkeypatch):
     """During training the tables are bfloat16 (half the resident memory); at the end they
     become float32 in their own buffers, no second copy made."""
-    _fused_or_skip()
     seen = []
 
     class Watch(Callback):
@@ -130,7 +119,6 @@ def test_what_bfloat16_cannot_train_is_refused_before_training(corpus, params, n
 
 
 def test_the_op_refuses_tables_of_two_types():
-    _fused_or_skip()
     tables = _tables(torch.float32)
     tables.output_vectors.data = tables.output_vectors.data.to(torch.bfloat16)
     with pytest.raises(RuntimeError, match="output_vectors must be Float"):

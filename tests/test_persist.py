@@ -76,22 +76,32 @@ def test_crash_mid_write_keeps_previous_file(fitted, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["model.npz"]  # no temporary left behind
 
 
+class _WriteOnly:
+    """A file that can only be written (no seek, no tell), as a remote store's stream."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def write(self, data):
+        return self.f.write(data)
+
+    def flush(self):
+        self.f.flush()
+
+
 def test_crash_while_writing_file_leaves_no_partial(fitted, tmp_path, monkeypatch):
     import torch_w2v.persist as persist
 
     path = tmp_path / "model.npz"
     real_open = persist.smart_open
 
-    class Dying:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
+    class Dying(_WriteOnly):
         def write(self, data):
             self.f.write(data[: len(data) // 2])
             raise OSError("disk full")
@@ -488,23 +498,7 @@ def test_a_file_written_to_an_unseekable_stream_loads(tmp_path, monkeypatch):
 
     real_open = persist.smart_open
 
-    class WriteOnly:
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            return self.f.write(data)
-
-        def flush(self):
-            self.f.flush()
-
-    monkeypatch.setattr(persist, "smart_open", lambda p, mode, **kw: WriteOnly(
+    monkeypatch.setattr(persist, "smart_open", lambda p, mode, **kw: _WriteOnly(
         real_open(p, mode, **kw)))
     values = np.arange(12, dtype=np.float32).reshape(3, 4)
     persist.save_state(tmp_path / "x.npz", {"a": values}, {"k": 1})

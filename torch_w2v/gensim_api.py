@@ -661,8 +661,8 @@ class _GensimCallbacks(Callback):
         if self._earlier is None:
             self._earlier = list(model._history)
         model._history = self._earlier + list(run.history)
-        model._show(run.vocab, float32_array(run.tables.input_vectors).copy(),
-                    float32_array(run.tables.output_vectors).copy())
+        model._show(run.vocab, float32_array(run.tables.input_vectors, copy=True),
+                    float32_array(run.tables.output_vectors, copy=True))
         model.running_training_loss = sum(h["loss"] * h["pairs"] for h in run.history)
 
     def _call(self, hook: str, run) -> None:

@@ -104,16 +104,19 @@ class Float32Chunks:
             yield float32_array(flat[start:start + values])
 
 
-def float32_array(table: torch.Tensor) -> np.ndarray:
+def float32_array(table: torch.Tensor, copy: bool = False) -> np.ndarray:
     """A table as a float32 NumPy array: the tensor's own memory for a float32 table on the
-    CPU, a converted copy otherwise (bfloat16 storage, a GPU).
+    CPU (a copy of it with ``copy``), a converted copy otherwise (bfloat16 storage, a GPU).
 
     Examples
     --------
     >>> float32_array(torch.tensor([[0.5, 1.0]], dtype=torch.bfloat16)).dtype
     dtype('float32')
     """
-    return table.detach().cpu().float().numpy()
+    array = table.detach().cpu().float().numpy()
+    if copy and table.device.type == "cpu" and table.dtype == torch.float32:
+        array = array.copy()  # otherwise the conversion or the transfer made one already
+    return array
 
 
 def available_bytes(device) -> int | None:

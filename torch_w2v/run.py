@@ -129,7 +129,7 @@ class TrainingRun:
 
     def keyed_vectors(self):
         """The input vectors as trained so far, as a gensim ``KeyedVectors`` (a copy)."""
-        vectors = float32_array(self.tables.input_vectors).copy()
+        vectors = float32_array(self.tables.input_vectors, copy=True)
         return to_keyed_vectors(self.vocab, vectors)
 
     # -- the phases ----------------------------------------------------------------------------

@@ -243,12 +243,17 @@ double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr,
       for (int64_t j = 0; j < d; ++j) su[j] += gk * v[j];
     }
   }
-  // targets move along the context vectors (still unchanged), each written once
-  float* row = b.row.data();
+  // targets move along the context vectors (still unchanged): a float32 row in place, a
+  // bfloat16 one summed in float32 and written once
   for (int64_t k = 0; k < T; ++k) {
     if (!b.tgt_ok[k]) continue;
     S* v = V + b.tgt[k] * d;
-    for (int64_t j = 0; j < d; ++j) row[j] = load(v + j);
+    float* row = b.row.data();
+    if constexpr (std::is_same_v<S, float>) {
+      row = v;
+    } else {
+      for (int64_t j = 0; j < d; ++j) row[j] = load(v + j);
+    }
     for (int64_t i = 0; i < C; ++i) {
       const float gk = g[i * T + k];
       if (gk == 0.f) continue;
@@ -256,9 +261,12 @@ double train_block_sg(const Config& c, Block& b, int64_t C, int64_t T, float lr,
       #pragma omp simd
       for (int64_t j = 0; j < d; ++j) row[j] += gk * u[j];
     }
-    const uint32_t key = salt + static_cast<uint32_t>(k) * kRowSalt;
-    #pragma omp simd
-    for (int64_t j = 0; j < d; ++j) store(v + j, row[j], noise_bits(key + static_cast<uint32_t>(j)));
+    if constexpr (!std::is_same_v<S, float>) {
+      const uint32_t key = salt + static_cast<uint32_t>(k) * kRowSalt;
+      #pragma omp simd
+      for (int64_t j = 0; j < d; ++j)
+        store(v + j, row[j], noise_bits(key + static_cast<uint32_t>(j)));
+    }
   }
   for (int64_t i = 0; i < C; ++i) {
     S* u = U + b.ctx[i] * d;
