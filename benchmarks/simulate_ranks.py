@@ -10,6 +10,8 @@ ranks bit for bit (tests/test_distributed.py checks 2). It costs one process's t
 (the ranks share this machine's cores) plus the merges, so R = 64 runs on a laptop.
 
     python benchmarks/simulate_ranks.py --corpus wiki.txt --ranks 1,2,4,8,16,32,64 --seeds 1,2
+    python benchmarks/simulate_ranks.py --corpus big.txt --ranks 1,8 --period 65536 \\
+        --rule aligned_mean --alpha 0.075     # long periods (docs/distributed.md)
 
 prints and writes (``--out``) a table: per R, the merges, the bytes each rank sent per merge
 and per token, and the quality (analogy, WordSim353, SimLex-999) next to one process's.
@@ -170,9 +172,17 @@ def main(argv=None) -> int:
     parser.add_argument("--period", type=int, default=None, metavar="TOKENS",
                         help="tokens a rank trains between merges at every R, instead of "
                         "sync_chunk_tokens' rule (at most the backend's chunk)")
+    parser.add_argument("--rule", choices=sorted(dist_module.MERGE_RULES),
+                        default=dist_module.MERGE_RULE,
+                        help="how a merge combines the ranks' changes of a row "
+                        "(distributed.MERGE_RULES; default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="starting learning rate of the runs with R > 1 ranks (one process, "
+                        "the baseline, keeps the estimator's default)")
     parser.add_argument("--out", default=str(HERE / "results" / "simulate_ranks.json"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    dist_module.MERGE_RULE = args.rule
     rows, report = [], {}
     for ranks in map(int, args.ranks.split(",")):
         runs = []
@@ -185,13 +195,26 @@ def main(argv=None) -> int:
                 if args.period:  # the rule's numerator that gives this period at R ranks
                     dist_module.STALE_TOKENS = args.period * (ranks - 1) ** 3
                     dist_module.SMALLEST_CHUNK = min(args.period, dist_module.SMALLEST_CHUNK)
-                estimators, group = simulate(ranks, params, args.corpus, not args.dense)
+                if args.alpha is not None:
+                    params["alpha"] = args.alpha
+                try:
+                    estimators, group = simulate(ranks, params, args.corpus, not args.dense)
+                except RuntimeError as err:
+                    if not isinstance(err.__cause__, FloatingPointError):
+                        raise
+                    print(f"{ranks} ranks, seed {seed}: diverged ({err.__cause__})", flush=True)
+                    runs = []
+                    break
                 est, merges, sent = estimators[0], group.merges, group.bytes_merged
             words = sum(h["words"] for h in est.history_)
             runs.append({"merges": merges, "bytes_per_merge": sent / max(merges, 1),
                          "bytes_per_token": sent * ranks / words,
                          "loss": est.history_[-1]["loss"], **evaluate(est.wv)})
             print(f"{ranks} ranks, seed {seed}: {runs[-1]}", flush=True)
+        if not runs:
+            report[ranks] = "diverged"
+            rows.append(f"| {ranks} | diverged | | | | | | |")
+            continue
         summary = {k: statistics.mean(r[k] for r in runs) for k in runs[0]}
         report[ranks] = summary
         rows.append(f"| {ranks} | {summary['merges']:.0f} | {summary['bytes_per_merge'] / 1e6:.2f}"
@@ -200,7 +223,9 @@ def main(argv=None) -> int:
                     f"{summary['simlex999']:.4f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"corpus": args.corpus, "dense": args.dense,
-                                          "seeds": args.seeds, "ranks": report}, indent=2))
+                                          "rule": args.rule, "alpha": args.alpha,
+                                          "period": args.period, "seeds": args.seeds,
+                                          "ranks": report}, indent=2))
     print("| ranks | merges (rank 0) | MB per merge | bytes per token | loss | analogy | "
           "WS353 | SimLex |\n|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))

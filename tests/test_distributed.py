@@ -368,3 +368,44 @@ def test_two_torchrun_launchers_train_together_as_two_nodes(tmp_path, corpus_fil
         capture_output=True, text=True, timeout=240)
     assert single.returncode == 0, single.stdout + single.stderr
     assert written[0].read_bytes() == (tmp_path / "single.txt").read_bytes()
+
+
+class _EqualRanks:
+    """A backend of ``world`` ranks that all send what this one sends."""
+
+    def __init__(self, world):
+        self.world = world
+
+    def get_rank(self, group=None):
+        return 0
+
+    def get_world_size(self, group=None):
+        return self.world
+
+    def all_reduce(self, tensor, group=None, async_op=False):
+        tensor *= self.world
+
+        class Done:
+            @staticmethod
+            def wait(timeout=None):
+                return True
+        return Done()
+
+
+@pytest.mark.parametrize("rule, factor", [("capped", 8 ** 0.5), ("mean", 1.0),
+                                          ("aligned_mean", 1.0)])
+def test_the_merge_rule_decides_what_equal_changes_add_up_to(monkeypatch, rule, factor):
+    # 4 ranks that all moved a row by the same [0.1, 0.2]: the capped sum keeps sqrt(2 x 4)
+    # times it, the mean and the aligned mean the change itself
+    import torch
+
+    from torch_w2v import distributed
+
+    monkeypatch.setattr(distributed, "MERGE_RULE", rule)
+    group = distributed.Distributed(backend=_EqualRanks(4))
+    anchor = torch.zeros(3, 2)
+    table = anchor.clone()
+    table[1] = torch.tensor([0.1, 0.2])
+    group.merge_changes([table], [anchor], more=False)
+    assert torch.allclose(table[1], torch.tensor([0.1, 0.2]) * factor)
+    assert torch.equal(table, anchor) and not table[[0, 2]].any()

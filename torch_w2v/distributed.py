@@ -125,7 +125,7 @@ class Distributed:
 
     def merge_changes(self, tables, anchors, more: bool, rows=None) -> bool:
         """Add up the ranks' changes to ``tables`` since ``anchors`` (the tables as last agreed)
-        in one collective, each row's sum capped (:data:`ALIGNED_CAP`); the merged rows of
+        in one collective, each row's changes combined by :data:`MERGE_RULE`; the merged rows of
         tables and anchors become the result. ``rows`` (per table, sorted row indices; None:
         every row) limits the merge to those rows: the others keep their changes for a later
         merge. Returns whether any rank still has chunks of this epoch to train (``more`` on
@@ -147,7 +147,7 @@ class Distributed:
         self.merges += 1
         self.bytes_merged += flat.numel() * flat.element_size()
         for table, anchor, picked, part in zip(tables, anchors, rows, parts):
-            change = _capped(part[:, :-1], part[:, -1])
+            change = MERGE_RULES[MERGE_RULE](part[:, :-1], part[:, -1], self.world_size)
             if picked is None:
                 anchor += change
                 table.copy_(anchor)
@@ -189,7 +189,7 @@ class Distributed:
 ALIGNED_CAP = 2.0
 
 
-def _capped(summed: torch.Tensor, squares: torch.Tensor) -> torch.Tensor:
+def _capped(summed: torch.Tensor, squares: torch.Tensor, world: int) -> torch.Tensor:
     """The ranks' summed changes of some rows, each scaled down where it is longer than
     independent changes add up to: ``|sum|^2 <= ALIGNED_CAP x (sum of |change|^2)``.
 
@@ -200,12 +200,51 @@ def _capped(summed: torch.Tensor, squares: torch.Tensor) -> torch.Tensor:
     overshoots (4 ranks diverged with the plain sum); capped, they add up to about
     ``sqrt(2 R)`` times one. Measured (benchmarks/simulate_ranks.py, docs/distributed.md):
     within tolerance of one process at 2 to 16 ranks where the plain sum with a tenth of the
-    tokens averaged diverged at 8."""
+    tokens averaged diverged at 8; it diverges at 8 ranks merging every 4,096 tokens or more,
+    on abc webtext and on a five times larger corpus. ``world`` (the ranks) is not needed here."""
     norms = (summed * summed).sum(1)
     bound = ALIGNED_CAP * squares
     scale = torch.where(norms > bound, torch.sqrt(bound / norms.clamp_min(1e-30)),
                         torch.ones_like(norms))
     return summed * scale.unsqueeze(1)
+
+
+def _mean(summed: torch.Tensor, squares: torch.Tensor, world: int) -> torch.Tensor:
+    """The ranks' mean change of some rows (model averaging: pWord2Vec's merge, and local
+    SGD's). Never longer than the longest rank's change: stable at every period measured, but
+    a rare word's row, changed by one rank, moves by ``1 / world`` of that change: measured
+    with the simulator, 8 ranks learn little at the default learning rate (docs/distributed.md,
+    "Long periods")."""
+    return summed / world
+
+
+def _aligned_mean(summed: torch.Tensor, squares: torch.Tensor, world: int) -> torch.Tensor:
+    """The ranks' summed changes of some rows, each divided by how aligned the changes were:
+    ``|sum|^2 / (sum of |change|^2)``, between 1 and ``world``.
+
+    Orthogonal changes (a rare word's row, trained in different contexts on different ranks)
+    have an alignment of 1 and are summed; ``world`` equal changes (a frequent word's row that
+    every rank trained to the same target) have an alignment of ``world`` and are averaged.
+    Measured with the simulator (docs/distributed.md, "Long periods"): with a larger learning
+    rate it trains 8 ranks merging every 16,384-65,536 tokens where the capped sum diverges,
+    0.01-0.02 below one process's analogy accuracy, but it diverges in other settings
+    (4 ranks every 65,536 tokens, 16 every 16,384): not the default.
+
+    Examples
+    --------
+    >>> same = torch.tensor([[3.0, 0.0]])  # 3 ranks' equal changes [1, 0], summed
+    >>> _aligned_mean(same, torch.tensor([3.0]), 3)
+    tensor([[1., 0.]])
+    >>> apart = torch.tensor([[1.0, 1.0]])  # 2 ranks' orthogonal changes [1, 0] and [0, 1]
+    >>> _aligned_mean(apart, torch.tensor([2.0]), 2)
+    tensor([[1., 1.]])
+    """
+    alignment = (summed * summed).sum(1) / squares.clamp_min(1e-30)
+    return summed / alignment.clamp(1.0, float(world)).unsqueeze(1)
+
+
+MERGE_RULES = {"capped": _capped, "mean": _mean, "aligned_mean": _aligned_mean}
+MERGE_RULE = "capped"  # what merge_changes uses; benchmarks/simulate_ranks.py --rule sets it
 
 
 def sync_chunk_tokens(world_size: int, largest: int) -> int:
