@@ -409,3 +409,31 @@ def test_the_merge_rule_decides_what_equal_changes_add_up_to(monkeypatch, rule, 
     group.merge_changes([table], [anchor], more=False)
     assert torch.allclose(table[1], torch.tensor([0.1, 0.2]) * factor)
     assert torch.equal(table, anchor) and not table[[0, 2]].any()
+
+
+def test_a_diverging_distributed_run_advises_fewer_ranks(corpus_file):
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    from simulate_ranks import simulate
+
+    params = {k: v for k, v in FAST.items() if k != "progress"}
+    with pytest.raises(RuntimeError) as caught:
+        simulate(2, {**params, "alpha": 1e30, "update_cap": None}, str(corpus_file))
+    diverged = caught.value.__cause__
+    assert isinstance(diverged, FloatingPointError)
+    assert "alpha" in str(diverged) and "this run of 2 ranks" in str(diverged)
+    with pytest.raises(FloatingPointError) as alone:
+        TorchWord2Vec(**{**FAST, "alpha": 1e30, "update_cap": None}).fit(
+            corpus_file=str(corpus_file))
+    assert "ranks" not in str(alone.value)
+
+
+@pytest.mark.parametrize("rank, ranks, warned", [(0, 17, True), (1, 17, False), (0, 16, False)])
+def test_more_ranks_than_measured_are_warned_about_once(caplog, rank, ranks, warned):
+    from types import SimpleNamespace
+
+    from torch_w2v.topology import DataParallel
+
+    with caplog.at_level("WARNING", logger="torch_w2v"):
+        DataParallel(SimpleNamespace(rank=rank, world_size=ranks))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(f"on {ranks} ranks" in m and "up to 16" in m for m in messages) == warned

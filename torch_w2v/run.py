@@ -312,7 +312,7 @@ class TrainingRun:
         merger = self.topology.merger(self.tables, self.mode, self.vocab.counts)
         if merger is not None:
             hooks.append(merger)
-        hooks.append(DivergenceCheck(self.tables, self.mode))
+        hooks.append(DivergenceCheck(self.tables, self.mode, self.topology.divergence_advice))
         if validation is not None:
             held_out = encode_corpus(checked_sentences(resolve_corpus(validation, None)),
                                      self.vocab.key_to_index)  # read once: any iterable will do

@@ -13,6 +13,7 @@ question                :class:`SingleProcess`    :class:`DataParallel`
 ``writes``              True                      rank 0 only (checkpoints, progress)
 ``merger(...)``         None                      the loop hook that merges the ranks' tables
 ``each(value)``         ``[value]``               every rank's value, in rank order
+``divergence_advice``   nothing                   fewer ranks (when training diverges)
 ======================  ========================  =============================================
 
 Distributed training is opted into (``distributed=True``, or ``torch-w2v train`` under
@@ -29,10 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from itertools import islice
 
 __all__ = ["DataParallel", "SingleProcess", "fingerprint", "topology_for"]
+
+logger = logging.getLogger("torch_w2v")
 
 
 class SingleProcess:
@@ -43,6 +47,7 @@ class SingleProcess:
     stream = 0
     writes = True
     distributed = False
+    divergence_advice = ""  # added to the advice when training diverges
 
     def share(self, sentences):
         return sentences
@@ -85,11 +90,19 @@ class DataParallel(SingleProcess):
     distributed = True
 
     def __init__(self, group):
+        from .distributed import MEASURED_RANKS
+
         self.group = group
         self.rank = group.rank
         self.world_size = group.world_size
         self.stream = group.rank
         self.writes = group.rank == 0
+        measured = (f"the merges were measured to train within tolerance up to {MEASURED_RANKS} "
+                    "ranks, and 32 and 64 diverged (docs/distributed.md)")
+        self.divergence_advice = (f"; or, in this run of {self.world_size} ranks, the ranks' "
+                                  f"merged changes overshot: {measured}; train on fewer ranks")
+        if self.writes and self.world_size > MEASURED_RANKS:
+            logger.warning("training data-parallel on %d ranks: %s", self.world_size, measured)
 
     def share(self, sentences):
         """This rank's contiguous share: the lines starting in its byte range of a plain file,

@@ -225,7 +225,8 @@ RISING_LOSS = 1.5  # ... warn
 MANY_NEGATIVES = 20  # more noise words per example than word2vec's advice
 
 
-def check_diverged(tables, loss: float, epoch: int, lr: float, mode) -> None:
+def check_diverged(tables, loss: float, epoch: int, lr: float, mode,
+                   more_advice: str = "") -> None:
     """Raise ``FloatingPointError`` naming ``alpha`` if an epoch ended blown up: a loss that is
     not finite or over ``BLOWN_UP_LOSS`` times an untrained model's (under negative sampling,
     :meth:`~torch_w2v.modes.Mode.untrained_loss`), or a word vector longer than
@@ -245,6 +246,7 @@ def check_diverged(tables, loss: float, epoch: int, lr: float, mode) -> None:
     if mode.negative > MANY_NEGATIVES:
         advice += (f"; or negative={mode.negative} is too many noise words: each update sums "
                    "that many terms (word2vec uses 5 to 20)")
+    advice += more_advice
     start = f", an untrained model's {untrained:.3g}" if untrained else ""
     if (not math.isfinite(loss) or not math.isfinite(norm) or norm > BLOWN_UP_NORM
             or ratio > BLOWN_UP_LOSS):
@@ -256,14 +258,15 @@ def check_diverged(tables, loss: float, epoch: int, lr: float, mode) -> None:
 
 
 class DivergenceCheck(LoopHook):
-    """Stops a run whose epoch ended blown up (:func:`check_diverged`), before anything is
-    saved or shown."""
+    """Stops a run whose epoch ended blown up (:func:`check_diverged`, its advice followed by
+    ``more_advice``), before anything is saved or shown."""
 
-    def __init__(self, tables, mode):
-        self.tables, self.mode = tables, mode
+    def __init__(self, tables, mode, more_advice: str = ""):
+        self.tables, self.mode, self.more_advice = tables, mode, more_advice
 
     def on_epoch_end(self, run, epoch, logs):
-        check_diverged(self.tables, logs["loss"], epoch, logs["lr"], self.mode)
+        check_diverged(self.tables, logs["loss"], epoch, logs["lr"], self.mode,
+                       self.more_advice)
 
 
 class EpochLog(LoopHook):
