@@ -44,7 +44,7 @@ logger = logging.getLogger("torch_w2v")
 
 STALE_TOKENS = 65536  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
 SMALLEST_CHUNK = 1024
-MEASURED_RANKS = 8  # the most ranks simulated within tolerance on every corpus of 1M+ tokens
+MEASURED_RANKS = 8  # the most ranks simulated close to one process (docs/distributed.md)
 
 
 def timeout_seconds() -> float:

@@ -97,9 +97,9 @@ class DataParallel(SingleProcess):
         self.world_size = group.world_size
         self.stream = group.rank
         self.writes = group.rank == 0
-        measured = (f"the merges were measured to train within tolerance of one process up to "
-                    f"{MEASURED_RANKS} ranks; 16 lost 0.01-0.02 of analogy accuracy, 32 and 64 "
-                    "diverged (docs/distributed.md)")
+        measured = (f"the merges were measured to train close to one process up to "
+                    f"{MEASURED_RANKS} ranks (analogy accuracy at most 0.013 lower); 16 lost "
+                    "0.012-0.024, and 32 and 64 diverged (docs/distributed.md)")
         self.divergence_advice = (f"; or, in this run of {self.world_size} ranks, the ranks' "
                                   f"merged changes overshot: {measured}; train on fewer ranks")
         if self.writes and self.world_size > MEASURED_RANKS:
