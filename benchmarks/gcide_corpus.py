@@ -51,6 +51,10 @@ def gcide_sentences(text: str, shortest: int = 3):
                 yield words
 
 
+def _tokens(lines) -> int:
+    return sum(line.count(" ") + 1 for line in lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("gcide", help="gcide.dict.dz (or the uncompressed gcide.dict)")
@@ -63,15 +67,14 @@ def main(argv=None) -> int:
                     else "infer_from_extension") as stream:
         text = stream.read().decode("latin-1")
     lines = [" ".join(words) for words in gcide_sentences(text)]
-    dictionary_tokens = sum(line.count(" ") + 1 for line in lines)
+    dictionary_tokens = _tokens(lines)
     for extra in args.add:
         with smart_open(extra, encoding="utf-8") as stream:
             lines.extend(line.strip() for line in stream if line.strip())
     random.Random(args.seed).shuffle(lines)
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tokens = sum(line.count(" ") + 1 for line in lines)
-    print(f"{args.out}: {len(lines)} lines, {tokens} tokens ({dictionary_tokens} from GCIDE)",
-          file=sys.stderr)
+    print(f"{args.out}: {len(lines)} lines, {_tokens(lines)} tokens "
+          f"({dictionary_tokens} from GCIDE)", file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,14 @@ from torch_w2v import TorchWord2Vec
 FAST = dict(vector_size=12, min_count=2, epochs=3, workers=1, progress=False)
 
 
+def _simulator():
+    """benchmarks/simulate_ranks.py's ``simulate``: R ranks as threads of this process."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+    from simulate_ranks import simulate
+
+    return simulate
+
+
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,10 +104,7 @@ def test_two_ranks_count_jointly_and_end_with_the_same_vectors(tmp_path, corpus_
         single.wv.vectors, axis=1)
     assert np.isfinite(close).all() and cos.mean() > 0.2  # the same seeds, different splits
     # the one-process simulator of R ranks (benchmarks/simulate_ranks.py) is the real thing
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    from simulate_ranks import simulate
-
-    estimators, group = simulate(2, {k: v for k, v in FAST.items() if k != "progress"},
+    estimators, group = _simulator()(2, {k: v for k, v in FAST.items() if k != "progress"},
                                  str(corpus_file))
     assert [e.wv.vectors.tolist() for e in estimators] == [ranks[0]["vectors"]] * 2
     assert group.merges > 0 and group.bytes_merged > 0
@@ -412,12 +417,9 @@ def test_the_merge_rule_decides_what_equal_changes_add_up_to(monkeypatch, rule, 
 
 
 def test_a_diverging_distributed_run_advises_fewer_ranks(corpus_file):
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    from simulate_ranks import simulate
-
     params = {k: v for k, v in FAST.items() if k != "progress"}
     with pytest.raises(RuntimeError) as caught:
-        simulate(2, {**params, "alpha": 1e30, "update_cap": None}, str(corpus_file))
+        _simulator()(2, {**params, "alpha": 1e30, "update_cap": None}, str(corpus_file))
     diverged = caught.value.__cause__
     assert isinstance(diverged, FloatingPointError)
     assert "alpha" in str(diverged) and "this run of 2 ranks" in str(diverged)

@@ -90,20 +90,17 @@ class DataParallel(SingleProcess):
     distributed = True
 
     def __init__(self, group):
-        from .distributed import MEASURED_RANKS
+        from .distributed import MEASURED, MEASURED_RANKS
 
         self.group = group
         self.rank = group.rank
         self.world_size = group.world_size
         self.stream = group.rank
         self.writes = group.rank == 0
-        measured = (f"the merges were measured to train close to one process up to "
-                    f"{MEASURED_RANKS} ranks (analogy accuracy at most 0.013 lower); 16 lost "
-                    "0.012-0.024, and 32 and 64 diverged (docs/distributed.md)")
         self.divergence_advice = (f"; or, in this run of {self.world_size} ranks, the ranks' "
-                                  f"merged changes overshot: {measured}; train on fewer ranks")
+                                  f"merged changes overshot: {MEASURED}; train on fewer ranks")
         if self.writes and self.world_size > MEASURED_RANKS:
-            logger.warning("training data-parallel on %d ranks: %s", self.world_size, measured)
+            logger.warning("training data-parallel on %d ranks: %s", self.world_size, MEASURED)
 
     def share(self, sentences):
         """This rank's contiguous share: the lines starting in its byte range of a plain file,
