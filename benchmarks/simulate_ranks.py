@@ -162,6 +162,16 @@ def projection(ranks: int, tokens: float, vocab: int, dims: int, words_per_secon
             "efficiency": compute / (compute + communication)}
 
 
+def longest_period() -> int:
+    """The longest period a simulated rank can train between merges: a merge follows every
+    chunk of its backend (the fused op's where it is built, else the batched step's)."""
+    from torch_w2v import ops
+    from torch_w2v.backends.cpu_fused import CpuFused
+    from torch_w2v.sampling import BATCH_CHUNK_TOKENS
+
+    return CpuFused.chunk_tokens if ops.load() else BATCH_CHUNK_TOKENS
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", required=True, help="a plain text file, a sentence a line")
@@ -171,7 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dense", action="store_true", help="merge whole tables (the old way)")
     parser.add_argument("--period", type=int, default=None, metavar="TOKENS",
                         help="tokens a rank trains between merges at every R, instead of "
-                        "sync_chunk_tokens' rule (at most the backend's chunk)")
+                        "sync_chunk_tokens' rule (at most the backend's chunk: 131072 "
+                        "tokens with the fused op)")
     parser.add_argument("--rule", choices=sorted(dist_module.MERGE_RULES),
                         default=dist_module.MERGE_RULE,
                         help="how a merge combines the ranks' changes of a row "
@@ -181,6 +192,9 @@ def main(argv=None) -> int:
                         "the baseline, keeps the estimator's default)")
     parser.add_argument("--out", default=str(HERE / "results" / "simulate_ranks.json"))
     args = parser.parse_args(argv)
+    if args.period and args.period > longest_period():
+        parser.error(f"--period {args.period}: a rank merges after every chunk of its backend, "
+                     f"at most {longest_period()} tokens; give at most that")
     torch.set_num_threads(1)
     dist_module.MERGE_RULE = args.rule
     rows, report = [], {}

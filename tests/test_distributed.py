@@ -16,12 +16,13 @@ from torch_w2v import TorchWord2Vec
 FAST = dict(vector_size=12, min_count=2, epochs=3, workers=1, progress=False)
 
 
-def _simulator():
-    """benchmarks/simulate_ranks.py's ``simulate``: R ranks as threads of this process."""
+def _simulator(name: str = "simulate"):
+    """benchmarks/simulate_ranks.py's ``simulate`` (R ranks as threads of this process), or
+    its function ``name``."""
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
-    from simulate_ranks import simulate
+    import simulate_ranks
 
-    return simulate
+    return getattr(simulate_ranks, name)
 
 
 def _port() -> int:
@@ -108,6 +109,16 @@ def test_two_ranks_count_jointly_and_end_with_the_same_vectors(tmp_path, corpus_
                                  str(corpus_file))
     assert [e.wv.vectors.tolist() for e in estimators] == [ranks[0]["vectors"]] * 2
     assert group.merges > 0 and group.bytes_merged > 0
+
+
+def test_the_simulator_refuses_a_period_longer_than_a_chunk(tmp_path, capsys):
+    # a merge follows every chunk: a longer --period used to be measured as one chunk's
+    longest = _simulator("longest_period")()
+    with pytest.raises(SystemExit) as stopped:
+        _simulator("main")(["--corpus", str(tmp_path / "corpus.txt"), "--ranks", "8",
+                            "--period", str(2 * longest)])
+    assert stopped.value.code == 2
+    assert f"at most {longest} tokens" in capsys.readouterr().err
 
 
 def test_in_memory_corpora_are_shared_by_sentences(tmp_path):
@@ -427,6 +438,30 @@ def test_a_diverging_distributed_run_advises_fewer_ranks(corpus_file):
         TorchWord2Vec(**{**FAST, "alpha": 1e30, "update_cap": None}).fit(
             corpus_file=str(corpus_file))
     assert "ranks" not in str(alone.value)
+
+
+def test_merges_that_cost_more_than_training_are_logged_and_warned_about_once(
+        monkeypatch, caplog, corpus_file):
+    # a slow network, made here by a collective that takes 50 ms: rank 0 says what the merges
+    # cost every epoch, and warns once that fewer ranks would train faster
+    from torch_w2v import distributed
+
+    all_reduce = distributed.Distributed._all_reduce
+
+    def slow(self, tensor):
+        time.sleep(0.05)
+        all_reduce(self, tensor)
+
+    monkeypatch.setattr(distributed.Distributed, "_all_reduce", slow)
+    params = {k: v for k, v in FAST.items() if k != "progress"}
+    with caplog.at_level("INFO", logger="torch_w2v"):
+        _simulator()(2, params, str(corpus_file))
+    costs = [r.getMessage() for r in caplog.records if "merges of" in r.getMessage()
+             and r.levelname == "INFO"]
+    assert len(costs) == params["epochs"]  # one line an epoch, from rank 0 alone
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "merging the 2 ranks' tables took" in warnings[0]
+    assert "fewer ranks would train faster" in warnings[0]
 
 
 @pytest.mark.parametrize("rank, ranks, warned", [(0, 9, True), (1, 9, False), (0, 8, False)])

@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import time
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ logger = logging.getLogger("torch_w2v")
 
 STALE_TOKENS = 65536  # a 2-rank run's chunk: sets every run's chunk (sync_chunk_tokens)
 SMALLEST_CHUNK = 1024
+SLOW_MERGES = 0.5  # the share of an epoch's time in merges above which rank 0 warns
 MEASURED_RANKS = 8  # the most ranks simulated close to one process (docs/distributed.md)
 MEASURED = (f"the merges were measured to train close to one process up to {MEASURED_RANKS} "
             "ranks (analogy accuracy at most 0.013 lower); 16 lost 0.012-0.024, and 32 and 64 "
@@ -320,6 +322,9 @@ class TableMerger(LoopHook):
         self.orders = [words, orders]
         self.sparse = sparse
         self._rows = {}  # prefix length -> the rows each table merges
+        self.seconds = 0.0  # spent in this epoch's merges, waits for the slowest rank included
+        self._counted = (0, 0)  # the group's merges and bytes when this epoch began
+        self._slow_warned = False
 
     def rows(self, merge: int):
         """The rows each table merges in merge number ``merge`` (None: all)."""
@@ -336,10 +341,15 @@ class TableMerger(LoopHook):
 
     def on_train_begin(self, run):
         self.anchors = [t.clone() for t in self.tables]
+        self._counted = (self.group.merges, self.group.bytes_merged)
 
     def _merge(self, more: bool, every_row: bool = False) -> bool:
         rows = None if every_row else self.rows(self.group.merges + 1)
-        return self.group.merge_changes(self.tables, self.anchors, more, rows)
+        start = time.perf_counter()
+        try:
+            return self.group.merge_changes(self.tables, self.anchors, more, rows)
+        finally:
+            self.seconds += time.perf_counter() - start
 
     def on_chunk_end(self, run, position):
         self._merge(more=True)
@@ -352,3 +362,24 @@ class TableMerger(LoopHook):
             pass
         self._merge(more=False, every_row=True)
         return self.group.sum_numbers(*totals, device=self.tables[0].device)
+
+    def on_epoch_end(self, run, epoch, logs):
+        """Rank 0 logs what the epoch's merges cost, and warns once when they took more than
+        :data:`SLOW_MERGES` of its time: the ranks then train slower than fewer would."""
+        merges = self.group.merges - self._counted[0]
+        sent = self.group.bytes_merged - self._counted[1]
+        share = self.seconds / max(logs["seconds"], 1e-9)
+        if self.group.rank == 0:
+            logger.info("epoch %d: %d merges of %.1f MB took %.2f s, %.0f%% of the epoch",
+                        epoch, merges, sent / max(merges, 1) / 1e6, self.seconds, 100 * share)
+            if share > SLOW_MERGES and not self._slow_warned:
+                self._slow_warned = True
+                logger.warning(
+                    "merging the %d ranks' tables took %.0f%% of epoch %d (%.2f of %.2f s, "
+                    "%d merges of %.1f MB, waits for the slowest rank included): the merges "
+                    "cost more than the training they keep in step, and fewer ranks would "
+                    "train faster (on one machine, one process with more workers does); "
+                    "docs/distributed.md, 'Scaling on paper'", self.group.world_size,
+                    100 * share, epoch, self.seconds, logs["seconds"], merges,
+                    sent / max(merges, 1) / 1e6)
+        self.seconds, self._counted = 0.0, (self.group.merges, self.group.bytes_merged)
