@@ -52,13 +52,16 @@ def check_writable(directory) -> None:
 
 
 def save(directory, params, vocab, tables, generator, position: Position,
-         corpus_words, ranks: int = 1) -> None:
-    """Write the checkpoint of a run of ``ranks`` processes standing at ``position``."""
+         corpus_words, ranks: int = 1, rank_positions=None) -> None:
+    """Write the checkpoint of a run of ``ranks`` processes standing at ``position``; mid-epoch,
+    ``rank_positions`` holds where each rank stands (``Position.state()``, in rank order)."""
     arrays = {"input_vectors": Float32Chunks(tables.input_vectors),  # bfloat16: exact in float32
               "output_vectors": Float32Chunks(tables.output_vectors),
               "counts": vocab.counts}
     doc = document(params, vocab, position.history, corpus_words)
     doc.update(position=position.state(), ranks=int(ranks))
+    if rank_positions is not None and position.chunks_done:
+        doc["rank_positions"] = list(rank_positions)
     if generator is not None:  # a batch sampler's stream (chunk seeds need no state)
         arrays["rng_state"] = generator.get_state().numpy()
         doc["generator_device"] = str(generator.device)
@@ -94,10 +97,11 @@ def latest(directory, params, vocab):
     return arrays, doc
 
 
-def restore(checkpoint, tables, generator, ranks: int, local_words: int) -> Position:
+def restore(checkpoint, tables, generator, ranks: int, local_words: int,
+            rank: int = 0) -> Position:
     """Load a checkpoint's tables and generator state (``generator`` is None for a backend
-    whose draws follow from chunk seeds); returns where the loop starts, for a run of
-    ``ranks`` processes whose share of the corpus holds ``local_words`` raw words.
+    whose draws follow from chunk seeds); returns where the loop starts for rank ``rank`` of
+    a run of ``ranks`` processes whose share of the corpus holds ``local_words`` raw words.
 
     An epoch-end checkpoint resumes with any number of ranks (the learning rate follows the
     epochs done, not one rank's words); a mid-epoch one only with the ranks that wrote it.
@@ -109,7 +113,10 @@ def restore(checkpoint, tables, generator, ranks: int, local_words: int) -> Posi
     """
     arrays, doc = checkpoint
     made_by = int(doc.get("ranks", 1))
-    position = Position(**doc["position"], history=doc["history"])
+    place = doc["position"]
+    if doc.get("rank_positions") and made_by == ranks:  # mid-epoch: each rank's own words
+        place = doc["rank_positions"][rank]
+    position = Position(**place, history=doc["history"])
     if position.chunks_done == 0:  # at an epoch's start: the same point for any ranks
         position.words_done = (position.epoch - 1) * local_words
     elif made_by != ranks:
@@ -169,8 +176,12 @@ class Checkpointer(LoopHook):
                            self.path, position.words_done, type(err).__name__,
                            err.strerror or err)
 
+    def due(self, position: Position) -> bool:
+        """Whether the chunk that ended at ``position`` is followed by a checkpoint."""
+        return self.next is not None and position.words_done >= self.next
+
     def on_chunk_end(self, run, position):
-        if self.next is not None and position.words_done >= self.next:
+        if self.due(position):
             self._write(position)
             self.next = self._after(position.words_done)
 

@@ -129,18 +129,20 @@ class Distributed:
 
     # -- keeping the tables in sync ------------------------------------------------------------
 
-    def merge_changes(self, tables, anchors, more: bool, rows=None) -> bool:
+    def merge_changes(self, tables, anchors, more: bool, rows=None,
+                      agree: bool = False) -> tuple:
         """Add up the ranks' changes to ``tables`` since ``anchors`` (the tables as last agreed)
         in one collective, each row's changes combined by :data:`MERGE_RULE`; the merged rows of
         tables and anchors become the result. ``rows`` (per table, sorted row indices; None:
         every row) limits the merge to those rows: the others keep their changes for a later
         merge. Returns whether any rank still has chunks of this epoch to train (``more`` on
-        one)."""
+        one), and whether any rank asks for every row to agree now (``agree`` on one: a
+        checkpoint follows)."""
         rows = rows or [None] * len(tables)
         counts = [t.shape[0] if r is None else len(r) for t, r in zip(tables, rows)]
         sizes = [n * (t.shape[1] + 1) for n, t in zip(counts, tables)]
-        flat = self._buffer(sum(sizes) + 1, tables[0])
-        parts = [part.view(n, -1) for part, n in zip(torch.split(flat[:-1], sizes), counts)]
+        flat = self._buffer(sum(sizes) + 2, tables[0])
+        parts = [part.view(n, -1) for part, n in zip(torch.split(flat[:-2], sizes), counts)]
         for table, anchor, picked, part in zip(tables, anchors, rows, parts):
             change = part[:, :-1]  # each row: its change, then the change's squared norm
             if picked is None:
@@ -148,7 +150,7 @@ class Distributed:
             else:
                 torch.sub(table[picked], anchor[picked], out=change)
             torch.sum(change * change, dim=1, out=part[:, -1])
-        flat[-1] = float(more)
+        flat[-2], flat[-1] = float(more), float(agree)
         self._all_reduce(flat)
         self.merges += 1
         self.bytes_merged += flat.numel() * flat.element_size()
@@ -160,7 +162,7 @@ class Distributed:
             else:
                 anchor.index_add_(0, picked, change)
                 table[picked] = anchor[picked]
-        return bool(flat[-1].item() > 0)
+        return bool(flat[-2].item() > 0), bool(flat[-1].item() > 0)
 
     def _buffer(self, size: int, like: torch.Tensor) -> torch.Tensor:
         """A flat buffer of ``size`` elements, kept between merges (a fresh one per merge costs
@@ -301,7 +303,15 @@ class TableMerger(LoopHook):
     hierarchical softmax the inner nodes from the root down (a frequent word's path starts
     there). A row not merged keeps its change since its last merge, and the next merge that
     takes it adds it whole, so no update is lost; the epoch ends with one merge of every row.
-    For 1M words at 100 dimensions that is about 5 MB a merge instead of 800 MB.
+    For 1M words at 100 dimensions that is about 5 MB a merge instead of 800 MB. The schedule
+    counts the merges of the epoch, so a run resumed from a checkpoint follows it on.
+
+    **Checkpoints**: rank 0 writes the tables as they stand, so where a checkpoint follows a
+    chunk (``checkpoint_due``, rank 0's checkpointer's; it travels to the other ranks in the
+    chunk's merge), that merge is followed by one of every row, and every rank's place in the
+    epoch (its words, loss sums) is gathered into :attr:`rank_positions` for the checkpoint:
+    it holds the state every rank is in, and a run resumed from it ends where the
+    uninterrupted run ends.
 
     **How**: each merged row takes the ranks' summed change, capped where the changes were
     aligned (:func:`_capped`): summed as one process would apply them, without the overshoot
@@ -322,6 +332,9 @@ class TableMerger(LoopHook):
         self.orders = [words, orders]
         self.sparse = sparse
         self._rows = {}  # prefix length -> the rows each table merges
+        self.round = 0  # merges of this epoch so far: the schedule's position
+        self.checkpoint_due = None  # rank 0: position -> whether a checkpoint follows
+        self.rank_positions = None  # every rank's Position.state() where one last followed
         self.seconds = 0.0  # spent in this epoch's merges, waits for the slowest rank included
         self._counted = (0, 0)  # the group's merges and bytes when this epoch began
         self._slow_warned = False
@@ -342,23 +355,36 @@ class TableMerger(LoopHook):
     def on_train_begin(self, run):
         self.anchors = [t.clone() for t in self.tables]
         self._counted = (self.group.merges, self.group.bytes_merged)
+        self.round = run.position.chunks_done  # mid-epoch, a merge has followed every chunk
 
-    def _merge(self, more: bool, every_row: bool = False) -> bool:
-        rows = None if every_row else self.rows(self.group.merges + 1)
+    def on_epoch_begin(self, run, epoch):
+        self.round = 0
+
+    def _merge(self, more: bool, every_row: bool = False, agree: bool = False) -> tuple:
+        """One merge round; returns whether any rank has chunks left, and whether every row
+        was merged because a checkpoint follows."""
+        self.round += 1
+        rows = None if every_row else self.rows(self.round)
         start = time.perf_counter()
         try:
-            return self.group.merge_changes(self.tables, self.anchors, more, rows)
+            others, agreed = self.group.merge_changes(self.tables, self.anchors, more, rows,
+                                                      agree)
+            if agreed and rows is not None:  # a checkpoint follows: the other rows too
+                self.group.merge_changes(self.tables, self.anchors, more, None)
+            return others, agreed
         finally:
             self.seconds += time.perf_counter() - start
 
     def on_chunk_end(self, run, position):
-        self._merge(more=True)
+        due = self.checkpoint_due is not None and self.checkpoint_due(position)
+        if self._merge(more=True, agree=due)[1]:
+            self.rank_positions = self.group.gather(position.state())
 
     def epoch_totals(self, run, totals):
         """Join the other ranks' remaining rounds until none has chunks left, merge every row
         once (every rank then holds the same tables), and return the ranks' sums of
         ``totals``."""
-        while self._merge(more=False):
+        while self._merge(more=False)[0]:
             pass
         self._merge(more=False, every_row=True)
         return self.group.sum_numbers(*totals, device=self.tables[0].device)

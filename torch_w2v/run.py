@@ -275,7 +275,8 @@ class TrainingRun:
         feed = self._feed(distributions, batch_size, seed)
         if checkpoint is not None:
             self.position = checkpoints.restore(checkpoint, self.tables, feed.generator,
-                                                self.topology.world_size, corpus.raw_words)
+                                                self.topology.world_size, corpus.raw_words,
+                                                self.topology.rank)
         hooks = self._hooks(corpus, feed, distributions, batch_size, seed, validation)
         step = self.backend.make_step(self.tables, c, distributions)
         schedule = Schedule(c.alpha, c.min_alpha, corpus.raw_words * c.epochs)
@@ -321,9 +322,13 @@ class TrainingRun:
             def save(position):
                 checkpoints.save(c.checkpoint_dir, self.params, self.vocab, self.tables,
                                  feed.generator, position, corpus.raw_words,
-                                 self.topology.world_size)
-            hooks.append(checkpoints.Checkpointer(save, self.position, c.checkpoint_every,
-                                                  c.checkpoint_dir))
+                                 self.topology.world_size,
+                                 merger.rank_positions if merger is not None else None)
+            checkpointer = checkpoints.Checkpointer(save, self.position, c.checkpoint_every,
+                                                    c.checkpoint_dir)
+            if merger is not None:  # every row agrees before a mid-epoch checkpoint
+                merger.checkpoint_due = checkpointer.due
+            hooks.append(checkpointer)
         hooks.append(EpochLog(c.epochs))
         hooks.extend(c.callbacks)
         if self.progress:
