@@ -88,9 +88,11 @@ class ThreadCollective:
         return Backend
 
 
-def simulate(ranks: int, fit_params: dict, corpus_file: str, sparse: bool = True) -> list:
-    """Fit ``ranks`` simulated ranks; returns their estimators (all hold the same vectors) and
-    rank 0's merge count and bytes."""
+def simulate(ranks: int, fit_params: dict, corpus_file: str, sparse: bool = True,
+             **fit_options) -> list:
+    """Fit ``ranks`` simulated ranks (``fit_options``, e.g. ``resume=True``, go to every rank's
+    ``fit``); returns their estimators (all hold the same vectors) and rank 0's merge count and
+    bytes."""
     collective = ThreadCollective(ranks)
     local = threading.local()
     current = dist_module.Distributed.current
@@ -106,7 +108,7 @@ def simulate(ranks: int, fit_params: dict, corpus_file: str, sparse: bool = True
             local.group = groups[rank] = dist_module.Distributed(
                 backend=collective.backend(rank))
             est = TorchWord2Vec(**fit_params, distributed=True, progress=False)
-            estimators[rank] = est.fit(corpus_file=corpus_file)
+            estimators[rank] = est.fit(corpus_file=corpus_file, **fit_options)
         except BaseException as err:  # noqa: BLE001 (reported below)
             errors.append((rank, err))
             collective.barrier.abort()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import zipf_corpus
 
-from torch_w2v import TorchWord2Vec
+from torch_w2v import Callback, TorchWord2Vec
 from torch_w2v.distributed import PREFIX_ROWS
 
 FAST = dict(vector_size=12, min_count=2, epochs=3, workers=1, progress=False)
@@ -303,6 +303,54 @@ def test_a_resumed_distributed_run_ends_where_the_uninterrupted_one_ends(tmp_pat
         assert resumed["output"] == whole["output"]
         for key in ("words", "loss", "pairs"):  # each rank resumes its own sums of the epoch
             assert [h[key] for h in resumed["history"]] == [h[key] for h in whole["history"]]
+
+
+class _Crash(Exception):
+    pass
+
+
+class _ChunkLog(Callback):
+    """Records each rank's chunks per epoch; with ``stop``, rank 0 fails after that chunk of
+    that epoch (``(epoch, chunk)``): a crash right after the checkpoint that follows it."""
+
+    def __init__(self, stop=None):
+        self.chunks, self.stop = {}, stop
+
+    def on_chunk_end(self, run, position):
+        rank = run.topology.rank
+        self.chunks[rank, position.epoch] = position.chunks_done
+        if rank == 0 and (position.epoch, position.chunks_done) == self.stop:
+            raise _Crash("stopped by the test")
+
+
+def test_a_checkpoint_while_a_rank_waits_for_the_others_resumes_exactly(tmp_path,
+                                                                        monkeypatch):
+    # rank 0's byte share holds short words, rank 1's long ones: rank 0 trains several chunks
+    # more, and its checkpoints after rank 1's last chunk fall while rank 1 joins the merges
+    # (the merge before such a checkpoint used to leave rank 1 out of the gather: a crash)
+    from torch_w2v import distributed
+
+    monkeypatch.setattr(distributed, "STALE_TOKENS", 1024)
+    short = [" ".join(f"s{(7 * i + j) % 90}" for i in range(30)) for j in range(400)]
+    long_ = [" ".join(f"longer{(7 * i + j) % 90:02d}word" for i in range(30)) for j in range(60)]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(short + long_) + "\n")
+    params = {k: v for k, v in FAST.items() if k != "progress"}
+    params.update(epochs=2, checkpoint_every=1)
+    log = _ChunkLog()
+    whole, _ = _simulator()(2, {**params, "checkpoint_dir": str(tmp_path / "a"),
+                                "callbacks": [log]}, str(corpus))
+    last = log.chunks[0, 2]
+    assert last > log.chunks[1, 2] + 1  # rank 0's last chunks train while rank 1 waits
+    with pytest.raises(RuntimeError):
+        _simulator()(2, {**params, "checkpoint_dir": str(tmp_path / "b"),
+                         "callbacks": [_ChunkLog(stop=(2, last))]}, str(corpus))
+    resumed, _ = _simulator()(2, {**params, "checkpoint_dir": str(tmp_path / "b")},
+                              str(corpus), resume=True)
+    for rank in (0, 1):
+        assert np.array_equal(resumed[rank].wv.vectors, whole[0].wv.vectors)
+        assert [h["loss"] for h in resumed[rank].history_] == \
+            [h["loss"] for h in whole[0].history_]
 
 
 @pytest.mark.slow

@@ -332,7 +332,7 @@ class TableMerger(LoopHook):
         self.orders = [words, orders]
         self.sparse = sparse
         self._rows = {}  # prefix length -> the rows each table merges
-        self.round = 0  # merges of this epoch so far: the schedule's position
+        self.position = None  # the run's Position: merges_done is the schedule's place
         self.checkpoint_due = None  # rank 0: position -> whether a checkpoint follows
         self.rank_positions = None  # every rank's Position.state() where one last followed
         self.seconds = 0.0  # spent in this epoch's merges, waits for the slowest rank included
@@ -355,30 +355,31 @@ class TableMerger(LoopHook):
     def on_train_begin(self, run):
         self.anchors = [t.clone() for t in self.tables]
         self._counted = (self.group.merges, self.group.bytes_merged)
-        self.round = run.position.chunks_done  # mid-epoch, a merge has followed every chunk
+        self.position = run.position  # restored from a checkpoint: mid-epoch, merges go on
 
     def on_epoch_begin(self, run, epoch):
-        self.round = 0
+        self.position.merges_done = 0
 
     def _merge(self, more: bool, every_row: bool = False, agree: bool = False) -> tuple:
         """One merge round; returns whether any rank has chunks left, and whether every row
         was merged because a checkpoint follows."""
-        self.round += 1
-        rows = None if every_row else self.rows(self.round)
+        self.position.merges_done += 1
+        rows = None if every_row else self.rows(self.position.merges_done)
         start = time.perf_counter()
         try:
             others, agreed = self.group.merge_changes(self.tables, self.anchors, more, rows,
                                                       agree)
-            if agreed and rows is not None:  # a checkpoint follows: the other rows too
-                self.group.merge_changes(self.tables, self.anchors, more, None)
+            if agreed:  # a checkpoint follows: every row, and where every rank stands
+                if rows is not None:
+                    self.group.merge_changes(self.tables, self.anchors, more, None)
+                self.rank_positions = self.group.gather(self.position.state())
             return others, agreed
         finally:
             self.seconds += time.perf_counter() - start
 
     def on_chunk_end(self, run, position):
         due = self.checkpoint_due is not None and self.checkpoint_due(position)
-        if self._merge(more=True, agree=due)[1]:
-            self.rank_positions = self.group.gather(position.state())
+        self._merge(more=True, agree=due)
 
     def epoch_totals(self, run, totals):
         """Join the other ranks' remaining rounds until none has chunks left, merge every row

@@ -72,11 +72,13 @@ class Position:
     ``epoch`` is the epoch in progress (or the next to start) and ``chunks_done`` how many of its
     sampling chunks are trained; ``words_done`` counts the raw words of every epoch trained (by
     every rank: the learning rate follows it); the ``epoch_*`` fields accumulate that epoch's
-    accounting up to the last chunk end.
+    accounting up to the last chunk end; ``merges_done`` counts a distributed run's merges of
+    the epoch (every rank's the same: a rank out of chunks joins the others' merges).
     """
 
     epoch: int = 1
     chunks_done: int = 0
+    merges_done: int = 0
     words_done: int = 0
     epoch_words: int = 0
     epoch_loss: float = 0.0
