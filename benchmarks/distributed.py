@@ -65,6 +65,8 @@ import torch.distributed as td
 from torch_w2v.distributed import Distributed, TableMerger, init_from_environment
 from torch_w2v.model import EmbeddingTables
 from torch_w2v.modes import Mode
+from torch_w2v.train import Position
+from types import SimpleNamespace
 
 vocab, dim, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 init_from_environment()
@@ -74,14 +76,15 @@ zipf = 1e6 / np.arange(1, vocab + 1)  # word counts as real text has them
 result = {}
 for sparse in (False, True):
     merger = TableMerger(dist, tables, Mode(), zipf, sparse=sparse)
-    merger.on_train_begin(None)
+    run = SimpleNamespace(position=Position())  # what a merger reads of a training run
+    merger.on_train_begin(run)
     for _ in range(4):
-        merger.on_chunk_end(None, None)
+        merger.on_chunk_end(run, run.position)
     td.barrier()
     merges, sent = dist.merges, dist.bytes_merged
     start = time.perf_counter()
     for _ in range(64):
-        merger.on_chunk_end(None, None)
+        merger.on_chunk_end(run, run.position)
     name = "sparse" if sparse else "dense"
     result[name + "_seconds"] = (time.perf_counter() - start) / 64
     result[name + "_bytes"] = (dist.bytes_merged - sent) / (dist.merges - merges)
