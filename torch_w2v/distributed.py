@@ -394,11 +394,11 @@ class TableMerger(LoopHook):
         """Rank 0 logs what the epoch's merges cost, and warns once when they took more than
         :data:`SLOW_MERGES` of its time: the ranks then train slower than fewer would."""
         merges = self.group.merges - self._counted[0]
-        sent = self.group.bytes_merged - self._counted[1]
+        megabytes = (self.group.bytes_merged - self._counted[1]) / max(merges, 1) / 1e6
         share = self.seconds / max(logs["seconds"], 1e-9)
         if self.group.rank == 0:
             logger.info("epoch %d: %d merges of %.1f MB took %.2f s, %.0f%% of the epoch",
-                        epoch, merges, sent / max(merges, 1) / 1e6, self.seconds, 100 * share)
+                        epoch, merges, megabytes, self.seconds, 100 * share)
             if share > SLOW_MERGES and not self._slow_warned:
                 self._slow_warned = True
                 logger.warning(
@@ -407,6 +407,5 @@ class TableMerger(LoopHook):
                     "cost more than the training they keep in step, and fewer ranks would "
                     "train faster (on one machine, one process with more workers does); "
                     "docs/distributed.md, 'Scaling on paper'", self.group.world_size,
-                    100 * share, epoch, self.seconds, logs["seconds"], merges,
-                    sent / max(merges, 1) / 1e6)
+                    100 * share, epoch, self.seconds, logs["seconds"], merges, megabytes)
         self.seconds, self._counted = 0.0, (self.group.merges, self.group.bytes_merged)
