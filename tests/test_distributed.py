@@ -305,6 +305,21 @@ def test_a_resumed_distributed_run_ends_where_the_uninterrupted_one_ends(tmp_pat
             assert [h[key] for h in resumed["history"]] == [h[key] for h in whole["history"]]
 
 
+def test_the_merge_timing_benchmark_runs(tmp_path):
+    # benchmarks/distributed.py drives a TableMerger by hand; it broke unseen once already
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "distributed.py")
+    spec = importlib.util.spec_from_file_location("distributed_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    out = tmp_path / "sync.json"
+    benchmark._run(2, benchmark.SYNC, ["3000", "8", str(out)])
+    result = json.loads(out.read_text())
+    assert 0 < result["sparse_bytes"] < result["dense_bytes"]
+    assert result["dense_seconds"] > 0 and result["sparse_seconds"] > 0
+
+
 class _Crash(Exception):
     pass
 
