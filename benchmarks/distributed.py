@@ -60,13 +60,13 @@ if dist is not None:
 
 SYNC = r'''
 import json, sys, time
+from types import SimpleNamespace
 import numpy as np
 import torch.distributed as td
 from torch_w2v.distributed import Distributed, TableMerger, init_from_environment
 from torch_w2v.model import EmbeddingTables
 from torch_w2v.modes import Mode
 from torch_w2v.train import Position
-from types import SimpleNamespace
 
 vocab, dim, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 init_from_environment()

@@ -194,9 +194,10 @@ def main(argv=None) -> int:
                         "the baseline, keeps the estimator's default)")
     parser.add_argument("--out", default=str(HERE / "results" / "simulate_ranks.json"))
     args = parser.parse_args(argv)
-    if args.period and args.period > longest_period():
+    longest = longest_period()
+    if args.period and args.period > longest:
         parser.error(f"--period {args.period}: a rank merges after every chunk of its backend, "
-                     f"at most {longest_period()} tokens; give at most that")
+                     f"at most {longest} tokens; give at most that")
     torch.set_num_threads(1)
     dist_module.MERGE_RULE = args.rule
     rows, report = [], {}

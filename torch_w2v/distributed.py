@@ -360,9 +360,9 @@ class TableMerger(LoopHook):
     def on_epoch_begin(self, run, epoch):
         self.position.merges_done = 0
 
-    def _merge(self, more: bool, every_row: bool = False, agree: bool = False) -> tuple:
-        """One merge round; returns whether any rank has chunks left, and whether every row
-        was merged because a checkpoint follows."""
+    def _merge(self, more: bool, every_row: bool = False, agree: bool = False) -> bool:
+        """One merge round (of every row, and a gather of every rank's place, where any rank
+        asked ``agree``: a checkpoint follows); returns whether any rank has chunks left."""
         self.position.merges_done += 1
         rows = None if every_row else self.rows(self.position.merges_done)
         start = time.perf_counter()
@@ -373,7 +373,7 @@ class TableMerger(LoopHook):
                 if rows is not None:
                     self.group.merge_changes(self.tables, self.anchors, more, None)
                 self.rank_positions = self.group.gather(self.position.state())
-            return others, agreed
+            return others
         finally:
             self.seconds += time.perf_counter() - start
 
@@ -385,7 +385,7 @@ class TableMerger(LoopHook):
         """Join the other ranks' remaining rounds until none has chunks left, merge every row
         once (every rank then holds the same tables), and return the ranks' sums of
         ``totals``."""
-        while self._merge(more=False)[0]:
+        while self._merge(more=False):
             pass
         self._merge(more=False, every_row=True)
         return self.group.sum_numbers(*totals, device=self.tables[0].device)
